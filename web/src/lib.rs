@@ -1,0 +1,1 @@
+//! The browser app (Leptos, client-side rendered): see issue 4.
