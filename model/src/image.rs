@@ -254,13 +254,15 @@ fn decode_dynamic(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Decode(e.to_string()))?;
     if reader.format().is_none() {
         return Err(ImageError::UnknownFormat);
     }
-    // Read the header first so a huge image is refused before anything is allocated.
+    // Read the header first (no limits yet, so the size check below names the real size) so a
+    // huge image is refused before anything is allocated.
+    reader.no_limits();
     let mut decoder = reader.into_decoder().map_err(|e| ImageError::Decode(e.to_string()))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;

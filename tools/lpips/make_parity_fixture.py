@@ -123,6 +123,27 @@ def pairs() -> list:
     return out
 
 
+def per_layer(model, a, b):
+    """The distance and its five layer terms. stlpips' `retPerLayer` returns the first term
+    after adding the others into it in place (`val = res[0]; val += res[l]`), so the terms are
+    recorded as they leave `spatial_average` instead."""
+    terms = []
+    original = stlpips.spatial_average
+
+    def recording(in_tens, keepdim=True):
+        out = original(in_tens, keepdim=keepdim)
+        terms.append(out.clone())
+        return out
+
+    stlpips.spatial_average = recording
+    try:
+        d = model(a, b, normalize=True)
+    finally:
+        stlpips.spatial_average = original
+    assert len(terms) == 5
+    return d, terms
+
+
 def main() -> None:
     torch.set_grad_enabled(False)
     st = stlpips.LPIPS(net="alex", variant="shift_tolerant", verbose=False).eval()
@@ -134,7 +155,7 @@ def main() -> None:
     tensors, descriptions = {}, []
     for i, (what, a, b) in enumerate(pairs()):
         a, b = a.float().contiguous(), b.float().contiguous()
-        d_st, layers = st(a, b, retPerLayer=True, normalize=True)
+        d_st, layers = per_layer(st, a, b)
         d_std = std(a, b, normalize=True)
         tensors[f"pair{i}.a"] = a
         tensors[f"pair{i}.b"] = b

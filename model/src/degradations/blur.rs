@@ -358,7 +358,10 @@ mod tests {
                 .sum();
             let tolerance = if sigma < 1.0 { 0.1 } else { 0.05 };
             let measured = var.sqrt();
-            assert!((measured / sigma as f64 - 1.0).abs() < tolerance, "sigma {sigma}: {measured}");
+            assert!(
+                (measured / sigma as f64 - 1.0).abs() < tolerance,
+                "sigma {sigma}: {measured}"
+            );
         }
     }
 
@@ -564,29 +567,5 @@ mod tests {
                 ..
             }
         ));
-    }
-}
-#[cfg(test)]
-mod tmp_probe {
-    use super::*;
-    #[test]
-    fn tmp_probe_trajectory() {
-        for length in [5.0f32, 15.0, 25.0] {
-            let mut across_all = vec![];
-            for seed in 0..200 {
-                let k = MotionBlur { length, angle: Some(0.0), kernel: MotionKernel::Trajectory }.kernel(seed).unwrap();
-                let n = k.size();
-                let r = k.radius() as f64;
-                let mut sxx = 0.0; let mut syy = 0.0; let mut sxy=0.0;
-                for y in 0..n { for x in 0..n { let w = k.at(x,y) as f64; let (dx,dy)=(x as f64-r,y as f64-r); sxx+=w*dx*dx; syy+=w*dy*dy; sxy+=w*dx*dy; } }
-                // minor eigenvalue
-                let tr = sxx+syy; let det = sxx*syy-sxy*sxy; let minor = tr/2.0 - ((tr*tr/4.0-det).max(0.0)).sqrt();
-                let major = tr - minor;
-                across_all.push((minor.sqrt()/length as f64, (12.0*major).sqrt()/length as f64));
-            }
-            across_all.sort_by(|a,b| a.0.partial_cmp(&b.0).unwrap());
-            let q = |p: f64| across_all[((across_all.len()-1) as f64 * p) as usize];
-            println!("L {length}: minor sd / L quantiles 10% {:?} 50% {:?} 90% {:?} max {:?}", q(0.1), q(0.5), q(0.9), q(1.0));
-        }
     }
 }

@@ -83,8 +83,9 @@ pub(crate) fn poisson(rng: &mut impl RngCore, lambda: f64) -> u32 {
     k
 }
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+// ln 2 split in two (fdlibm's constants): `k * LN2_HI` is exact for |k| < 2^11.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// `e^x`, relative error below 1e-15 over the normal range.
 pub(crate) fn exp(x: f64) -> f64 {
@@ -165,8 +166,9 @@ pub(crate) fn ln(x: f64) -> f64 {
 /// `(sin x, cos x)`, absolute error below 1e-15 for `|x| <= 1e4` (arguments here stay within a
 /// few turns).
 pub(crate) fn sin_cos(x: f64) -> (f64, f64) {
-    const PIO2_HI: f64 = 1.570_796_326_734_125_614_17;
-    const PIO2_LO: f64 = 6.077_100_506_506_192_249_30e-11;
+    // pi / 2 split in two (fdlibm's), so the reduction stays accurate over a few turns.
+    const PIO2_HI: f64 = f64::from_bits(0x3FF9_21FB_5440_0000);
+    const PIO2_LO: f64 = f64::from_bits(0x3DD0_B461_1A62_6331);
     let k = (x * std::f64::consts::FRAC_2_PI).round();
     let r = (x - k * PIO2_HI) - k * PIO2_LO; // |r| <= pi / 4
     let r2 = r * r;

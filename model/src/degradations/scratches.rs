@@ -373,8 +373,9 @@ mod tests {
                 }
             }
             assert!(painted > 100, "{painted}");
+            let masks: Vec<Mask> = strokes.iter().map(|s| s.mask(96, 80)).collect();
             let union: Vec<f32> = (0..96 * 80)
-                .map(|i| strokes.iter().any(|s| s.mask(96, 80).data()[i] == 1.0) as u8 as f32)
+                .map(|i| masks.iter().any(|m| m.data()[i] == 1.0) as u8 as f32)
                 .collect();
             assert_eq!(
                 mask.data(),

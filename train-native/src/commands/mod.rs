@@ -1,0 +1,34 @@
+//! One function per subcommand.
+
+mod convert;
+mod degrade;
+mod eval;
+mod info;
+mod restore;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Restore(args) => restore::run(args),
+        Command::Degrade(args) => degrade::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Convert(args) => convert::run(args),
+    }
+}
+
+/// Reads a weights file, saying what to do when it is missing.
+pub(crate) fn read_weights(path: &std::path::Path) -> Result<Vec<u8>> {
+    use anyhow::Context;
+    if !path.exists() {
+        anyhow::bail!(
+            "no weights at {}: pass --weights with a .safetensors file (train one with `train-native train`, \
+             or convert an official Restormer checkpoint with `train-native convert model.pth model.safetensors`)",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))
+}
