@@ -190,7 +190,11 @@ impl Mask {
                 let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
                 // Transparent pixels are valid whatever their colour.
                 let painted = if has_alpha { p[3] * luma } else { luma };
-                if painted > 0.5 { 1.0 } else { 0.0 }
+                if painted > 0.5 {
+                    1.0
+                } else {
+                    0.0
+                }
             })
             .collect();
         Ok(Self { width, height, data })
@@ -254,9 +258,8 @@ fn decode_dynamic(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| ImageError::Decode(e.to_string()))?;
     if reader.format().is_none() {
         return Err(ImageError::UnknownFormat);
     }
@@ -278,9 +281,7 @@ fn quantize<T: TryFrom<u32>>(data: &[f32], scale: f32) -> Vec<T>
 where
     T: Default,
 {
-    data.iter()
-        .map(|v| T::try_from((v.clamp(0.0, 1.0) * scale).round() as u32).unwrap_or_default())
-        .collect()
+    data.iter().map(|v| T::try_from((v.clamp(0.0, 1.0) * scale).round() as u32).unwrap_or_default()).collect()
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, ImageError> {

@@ -141,10 +141,15 @@ impl<'a, B: Backend> Restoration<'a, B> {
     pub fn run_tile(&self, index: usize) -> Tensor<B, 4> {
         let tile = self.tiles[index];
         let image = crop_image(self.image, tile);
-        let input = Tensor::<B, 1>::from_floats(image.as_slice(), &self.device).reshape([1, 3, tile.height, tile.width]);
+        let input =
+            Tensor::<B, 1>::from_floats(image.as_slice(), &self.device).reshape([1, 3, tile.height, tile.width]);
         let mask = self.mask.map(|mask| {
-            Tensor::<B, 1>::from_floats(crop_mask(mask, tile).as_slice(), &self.device)
-                .reshape([1, 1, tile.height, tile.width])
+            Tensor::<B, 1>::from_floats(crop_mask(mask, tile).as_slice(), &self.device).reshape([
+                1,
+                1,
+                tile.height,
+                tile.width,
+            ])
         });
         forward_padded(self.model, input, mask)
     }
@@ -244,7 +249,11 @@ pub async fn restore_async<B: Backend>(
 /// # Shapes
 /// - image: `[B, 3, H, W]`, mask: `[B, 1, H, W]`
 /// - output: `[B, 3, H, W]`
-pub fn forward_padded<B: Backend>(model: &Restormer<B>, image: Tensor<B, 4>, mask: Option<Tensor<B, 4>>) -> Tensor<B, 4> {
+pub fn forward_padded<B: Backend>(
+    model: &Restormer<B>,
+    image: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4>>,
+) -> Tensor<B, 4> {
     let [b, c, h, w] = image.dims();
     let (pad_h, pad_w) = (round_up(h, SIZE_MULTIPLE) - h, round_up(w, SIZE_MULTIPLE) - w);
     if pad_h == 0 && pad_w == 0 {
@@ -348,9 +357,10 @@ mod tests {
         let image = test_image(77, 45);
         let whole = restore(&model, &image, None, &TileOptions::default(), &device, |_| Control::Continue).unwrap();
         for (tile, overlap) in [(16, 8), (32, 16), (24, 0)] {
-            let tiled =
-                restore(&model, &image, None, &TileOptions { tile: Some(tile), overlap }, &device, |_| Control::Continue)
-                    .unwrap();
+            let tiled = restore(&model, &image, None, &TileOptions { tile: Some(tile), overlap }, &device, |_| {
+                Control::Continue
+            })
+            .unwrap();
             let max = whole.data().iter().zip(tiled.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(max < 1e-4, "tile {tile} overlap {overlap}: {max}");
         }
@@ -400,7 +410,11 @@ mod tests {
         let mut calls = 0;
         let result = restore(&model, &image, None, &options, &device, |_| {
             calls += 1;
-            if calls == 2 { Control::Cancel } else { Control::Continue }
+            if calls == 2 {
+                Control::Cancel
+            } else {
+                Control::Continue
+            }
         });
         assert!(matches!(result, Err(InferenceError::Cancelled)));
         assert_eq!(calls, 2);
@@ -413,7 +427,8 @@ mod tests {
         let image = test_image(16, 16);
         let mut mask = Mask::zeros(16, 16);
         mask.set(5, 5, 1.0);
-        let out = restore(&model, &image, Some(&mask), &TileOptions::default(), &device, |_| Control::Continue).unwrap();
+        let out =
+            restore(&model, &image, Some(&mask), &TileOptions::default(), &device, |_| Control::Continue).unwrap();
         assert_eq!(out.pixel(0, 0), image.pixel(0, 0));
         let wrong = Mask::zeros(8, 16);
         let result = restore(&model, &image, Some(&wrong), &TileOptions::default(), &device, |_| Control::Continue);

@@ -7,12 +7,14 @@ pub mod image;
 pub mod inference;
 pub mod layers;
 pub mod metrics;
+#[cfg(feature = "pth")]
+pub mod pth;
 mod restormer;
 pub mod weights;
 
 pub use image::{BitDepth, Image, ImageError, Mask};
 pub use layers::LayerNormKind;
-pub use restormer::{Preset, Restormer, RestormerConfig, Stages};
+pub use restormer::{Macs, Preset, Restormer, RestormerConfig, Stages};
 
 /// The backend unit tests run on.
 #[cfg(test)]

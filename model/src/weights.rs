@@ -1,6 +1,7 @@
 //! Weights on disk and over the network: safetensors with the official Restormer key names
 //! (`patch_embed.proj.weight`, `encoder_level1.0.attn.temperature`, ...), loadable by PyTorch's
-//! `load_state_dict(strict=True)`; official `.pth` checkpoints are imported (feature `pth`).
+//! `load_state_dict(strict=True)`; `.pth` checkpoints are written by `crate::pth` (feature `pth`)
+//! and read by the CLI (burn-store reads zip checkpoints only from a path).
 //!
 //! The model's configuration travels in the safetensors metadata under [`CONFIG_METADATA_KEY`];
 //! files without it (official checkpoints) have their configuration inferred from the shapes.
@@ -114,31 +115,11 @@ impl WeightFile {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut metadata = self.metadata.clone();
-        metadata.insert(ORDER_METADATA_KEY.into(), self.tensors.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(","));
+        metadata.insert(
+            ORDER_METADATA_KEY.into(),
+            self.tensors.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(","),
+        );
         safetensors::serialize(views, &Some(metadata)).map_err(|e| WeightsError::Write(e.to_string()))
-    }
-
-    /// Reads an official PyTorch checkpoint (`torch.save({"params": state_dict})`, or a bare
-    /// state dict).
-    #[cfg(feature = "pth")]
-    pub fn from_pth(bytes: &[u8]) -> Result<Self, WeightsError> {
-        use burn_store::pytorch::PytorchReader;
-        let read = |key: Option<&str>| PytorchReader::from_reader(std::io::Cursor::new(bytes), key);
-        let reader = read(Some("params")).or_else(|_| read(None)).map_err(|e| WeightsError::Pytorch(e.to_string()))?;
-        let mut tensors = reader
-            .into_tensors()
-            .into_iter()
-            .map(|(key, snapshot)| {
-                let data = snapshot.to_data().map_err(|e| WeightsError::Pytorch(format!("'{key}': {e}")))?;
-                let values = data
-                    .convert::<f32>()
-                    .into_vec::<f32>()
-                    .map_err(|e| WeightsError::Pytorch(format!("'{key}': {e:?}")))?;
-                Ok(NamedTensor { key, shape: snapshot.shape.clone(), values })
-            })
-            .collect::<Result<Vec<_>, WeightsError>>()?;
-        tensors.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Self { tensors, metadata: HashMap::new() })
     }
 
     /// Shapes by key.
@@ -215,7 +196,11 @@ pub fn apply<B: Backend>(mut model: Restormer<B>, file: &WeightFile) -> Result<R
         match found.get(key.as_str()) {
             None => return Err(WeightsError::MissingKey(key)),
             Some(shape) if *shape != snapshot.shape.as_slice() => {
-                return Err(WeightsError::ShapeMismatch { key, expected: snapshot.shape.clone(), found: shape.to_vec() })
+                return Err(WeightsError::ShapeMismatch {
+                    key,
+                    expected: snapshot.shape.clone(),
+                    found: shape.to_vec(),
+                })
             }
             Some(_) => {}
         }
@@ -247,7 +232,10 @@ pub fn official_order<B: Backend>(file: &mut WeightFile, model: &Restormer<B>) {
 /// Infers the configuration of an official-style state dict from its keys and shapes.
 pub fn infer_config(shapes: &BTreeMap<&str, &[usize]>) -> Result<RestormerConfig, WeightsError> {
     let shape = |key: &str| -> Result<&[usize], WeightsError> {
-        shapes.get(key).copied().ok_or_else(|| WeightsError::Config(format!("no '{key}' (is this a Restormer checkpoint?)")))
+        shapes
+            .get(key)
+            .copied()
+            .ok_or_else(|| WeightsError::Config(format!("no '{key}' (is this a Restormer checkpoint?)")))
     };
     let embed = shape("patch_embed.proj.weight")?;
     let output = shape("output.weight")?;
@@ -258,7 +246,9 @@ pub fn infer_config(shapes: &BTreeMap<&str, &[usize]>) -> Result<RestormerConfig
     let mask_aware = match input_channels.checked_sub(channels) {
         Some(0) => false,
         Some(1) => true,
-        _ => return Err(WeightsError::Config(format!("{input_channels} input channels for {channels} output channels"))),
+        _ => {
+            return Err(WeightsError::Config(format!("{input_channels} input channels for {channels} output channels")))
+        }
     };
     let count = |stage: &str| {
         shapes
@@ -381,7 +371,12 @@ mod tests {
         file.tensors[3].shape = vec![9, 9];
         file.tensors[3].values = vec![0.0; 81];
         let error = apply(tiny.init::<TestBackend>(&device), &file).unwrap_err().to_string();
-        assert!(error.contains("encoder_level1.0.attn.temperature") && error.contains("[9, 9]") && error.contains("[1, 1, 1]"), "{error}");
+        assert!(
+            error.contains("encoder_level1.0.attn.temperature")
+                && error.contains("[9, 9]")
+                && error.contains("[1, 1, 1]"),
+            "{error}"
+        );
     }
 
     #[test]

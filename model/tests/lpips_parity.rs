@@ -30,11 +30,7 @@ fn fixture() -> Vec<u8> {
 fn values(file: &SafeTensors, key: &str) -> (Vec<f32>, Vec<usize>) {
     let view = file.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
     assert_eq!(view.dtype(), Dtype::F32, "{key}");
-    let data = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     (data, view.shape().to_vec())
 }
 
@@ -98,10 +94,9 @@ fn synthetic_standard_weights() -> Vec<u8> {
             (key.to_string(), shape.to_vec(), bytes)
         })
         .collect();
-    for (key, v) in [
-        ("scaling_layer.shift", [-0.030f32, -0.088, -0.188]),
-        ("scaling_layer.scale", [0.458f32, 0.448, 0.450]),
-    ] {
+    for (key, v) in
+        [("scaling_layer.shift", [-0.030f32, -0.088, -0.188]), ("scaling_layer.scale", [0.458f32, 0.448, 0.450])]
+    {
         let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         tensors.push((key.to_string(), vec![1, 3, 1, 1], bytes));
     }
@@ -129,26 +124,16 @@ fn shift_tolerant_matches_stlpips() {
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut max_diff = 0.0f32;
     for i in 0..PAIRS {
-        let (a, b) = (
-            image_tensor(&file, &format!("pair{i}.a")),
-            image_tensor(&file, &format!("pair{i}.b")),
-        );
+        let (a, b) = (image_tensor(&file, &format!("pair{i}.a")), image_tensor(&file, &format!("pair{i}.b")));
         let theirs = values(&file, &format!("pair{i}.st")).0[0];
         let their_layers = values(&file, &format!("pair{i}.st_layers")).0;
-        let layers: Vec<f32> = lpips
-            .distance_per_layer(a.clone(), b.clone())
-            .into_iter()
-            .flat_map(scalar)
-            .collect();
+        let layers: Vec<f32> = lpips.distance_per_layer(a.clone(), b.clone()).into_iter().flat_map(scalar).collect();
         let ours = scalar(lpips.distance(a, b))[0];
         let diff = (ours - theirs).abs();
         max_diff = max_diff.max(diff);
         println!("pair{i}: ours {ours:.7} theirs {theirs:.7} |diff| {diff:.2e}; layers {layers:?} vs {their_layers:?}");
         for (l, (o, t)) in layers.iter().zip(&their_layers).enumerate() {
-            assert!(
-                (o - t).abs() <= TOLERANCE,
-                "pair{i} layer {l}: ours {o} theirs {t}"
-            );
+            assert!((o - t).abs() <= TOLERANCE, "pair{i} layer {l}: ours {o} theirs {t}");
         }
         assert!(diff <= TOLERANCE, "pair{i}: ours {ours} theirs {theirs}");
     }
@@ -161,21 +146,11 @@ fn a_batch_gives_each_pair_its_own_distance() {
     let bytes = fixture();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     // Pairs 0–2 are 64×64.
-    let stack = |side: &str| {
-        Tensor::cat(
-            (0..3)
-                .map(|i| image_tensor(&file, &format!("pair{i}.{side}")))
-                .collect(),
-            0,
-        )
-    };
+    let stack = |side: &str| Tensor::cat((0..3).map(|i| image_tensor(&file, &format!("pair{i}.{side}"))).collect(), 0);
     let ours = scalar(lpips.distance(stack("a"), stack("b")));
     for (i, d) in ours.iter().enumerate() {
         let theirs = values(&file, &format!("pair{i}.st")).0[0];
-        assert!(
-            (d - theirs).abs() <= TOLERANCE,
-            "pair{i} in a batch: ours {d} theirs {theirs}"
-        );
+        assert!((d - theirs).abs() <= TOLERANCE, "pair{i} in a batch: ours {d} theirs {theirs}");
     }
 }
 
@@ -191,26 +166,19 @@ fn images_measure_like_tensors() {
     };
     let ours = lpips.lpips_images(&image("a"), &image("b")).unwrap();
     let theirs = values(&file, "pair3.st").0[0];
-    assert!(
-        (ours - theirs).abs() <= TOLERANCE,
-        "ours {ours} theirs {theirs}"
-    );
+    assert!((ours - theirs).abs() <= TOLERANCE, "ours {ours} theirs {theirs}");
     assert_eq!(lpips.lpips_images(&image("a"), &image("a")).unwrap(), 0.0);
 }
 
 #[test]
 fn standard_structure_matches_pytorch() {
-    let lpips =
-        Lpips::<B>::from_safetensors(&synthetic_standard_weights(), &Default::default()).unwrap();
+    let lpips = Lpips::<B>::from_safetensors(&synthetic_standard_weights(), &Default::default()).unwrap();
     assert_eq!(lpips.variant(), LpipsVariant::Standard);
     let bytes = fixture();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut max_diff = 0.0f32;
     for i in 0..PAIRS {
-        let (a, b) = (
-            image_tensor(&file, &format!("pair{i}.a")),
-            image_tensor(&file, &format!("pair{i}.b")),
-        );
+        let (a, b) = (image_tensor(&file, &format!("pair{i}.a")), image_tensor(&file, &format!("pair{i}.b")));
         let theirs = values(&file, &format!("pair{i}.std")).0[0];
         let ours = scalar(lpips.distance(a, b))[0];
         let diff = (ours - theirs).abs();

@@ -44,18 +44,9 @@ fn fixture_covers_every_option() {
     let fixture = fixture();
     assert!(fixture.cases.len() >= 6);
     for case in &fixture.cases {
-        let mut options: Vec<_> = case
-            .expected
-            .iter()
-            .map(|e| (e.crop_border, e.y_channel))
-            .collect();
+        let mut options: Vec<_> = case.expected.iter().map(|e| (e.crop_border, e.y_channel)).collect();
         options.sort_unstable();
-        assert_eq!(
-            options,
-            [(0, false), (0, true), (4, false), (4, true)],
-            "{}",
-            case.name
-        );
+        assert_eq!(options, [(0, false), (0, true), (4, false), (4, true)], "{}", case.name);
     }
 }
 
@@ -65,27 +56,17 @@ fn psnr_matches_python_reference() {
         let a = image(case.width, case.height, &case.a);
         let b = image(case.width, case.height, &case.b);
         for e in &case.expected {
-            let opts = MetricOptions::new()
-                .with_crop_border(e.crop_border)
-                .with_y_channel(e.y_channel);
+            let opts = MetricOptions::new().with_crop_border(e.crop_border).with_y_channel(e.y_channel);
             let got = psnr(&a, &b, &opts).unwrap();
             let got_reversed = psnr(&b, &a, &opts).unwrap();
             match e.psnr {
                 None => assert_eq!(got, f64::INFINITY, "{} {opts:?}", case.name),
                 Some(want) => {
                     let rel = (got - want).abs() / want.abs();
-                    assert!(
-                        rel < 1e-6,
-                        "{} {opts:?}: PSNR {got} vs Python {want}",
-                        case.name
-                    );
+                    assert!(rel < 1e-6, "{} {opts:?}: PSNR {got} vs Python {want}", case.name);
                 }
             }
-            assert_eq!(
-                got, got_reversed,
-                "{} {opts:?}: PSNR not symmetric",
-                case.name
-            );
+            assert_eq!(got, got_reversed, "{} {opts:?}: PSNR not symmetric", case.name);
         }
     }
 }
@@ -96,9 +77,7 @@ fn ssim_matches_python_reference() {
         let a = image(case.width, case.height, &case.a);
         let b = image(case.width, case.height, &case.b);
         for e in &case.expected {
-            let opts = MetricOptions::new()
-                .with_crop_border(e.crop_border)
-                .with_y_channel(e.y_channel);
+            let opts = MetricOptions::new().with_crop_border(e.crop_border).with_y_channel(e.y_channel);
             let got = ssim(&a, &b, &opts).unwrap();
             assert!(
                 (got - e.ssim).abs() <= 1e-5 * e.ssim.abs(),

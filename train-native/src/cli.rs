@@ -39,6 +39,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Convert weights: official PyTorch `.pth` ⇄ `.safetensors` (same keys and shapes), or f32 ⇄ f16.
     Convert(ConvertArgs),
+    /// Degrade a sample photo for every task and restore it with the shipped weights, reporting the gain.
+    Demo(DemoArgs),
 }
 
 /// The restoration a user asks for.
@@ -245,6 +247,28 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Default sample of `demo`.
+pub const DEFAULT_SAMPLE: &str = "static/samples/skimage-chelsea.png";
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Clean photo to degrade and restore.
+    #[arg(long, default_value = DEFAULT_SAMPLE)]
+    pub sample: PathBuf,
+    /// Model weights (.safetensors); without them the demo only degrades.
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    pub weights: PathBuf,
+    /// Folder for the degraded, restored and error-map images.
+    #[arg(long, default_value = "demo-output")]
+    pub output: PathBuf,
+    /// Seed of the degradations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendChoice,
 }
 
 /// Precision of written safetensors.

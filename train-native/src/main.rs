@@ -4,6 +4,7 @@ mod backend;
 mod cli;
 mod commands;
 mod files;
+mod pth_import;
 
 use clap::Parser;
 

@@ -76,8 +76,17 @@ fn restore_writes_an_image_of_the_same_size_in_8_and_16_bit() {
     for depth in ["8", "16"] {
         let output = dir.path().join(format!("out{depth}.png"));
         let result = cli(&[
-            "restore", "--weights", s(&weights), "--task", "denoise", "--input", s(&input), "--output", s(&output),
-            "--bit-depth", depth,
+            "restore",
+            "--weights",
+            s(&weights),
+            "--task",
+            "denoise",
+            "--input",
+            s(&input),
+            "--output",
+            s(&output),
+            "--bit-depth",
+            depth,
         ]);
         assert!(result.status.success(), "{}", stderr(&result));
         let restored = Image::decode(&std::fs::read(&output).unwrap()).unwrap();
@@ -101,8 +110,21 @@ fn tiled_restore_of_a_folder_with_masks() {
         std::fs::write(masks.join(name), mask.encode_png().unwrap()).unwrap();
     }
     let result = cli(&[
-        "restore", "--weights", s(&weights), "--task", "inpaint", "--input", s(&inputs), "--mask", s(&masks),
-        "--output", s(&outputs), "--tile", "16", "--overlap", "8",
+        "restore",
+        "--weights",
+        s(&weights),
+        "--task",
+        "inpaint",
+        "--input",
+        s(&inputs),
+        "--mask",
+        s(&masks),
+        "--output",
+        s(&outputs),
+        "--tile",
+        "16",
+        "--overlap",
+        "8",
     ]);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(outputs.join("a.png").exists() && outputs.join("sub/b.png").exists());
@@ -113,10 +135,13 @@ fn degrade_is_reproducible_for_every_kind() {
     let dir = TempDir::new().unwrap();
     let input = dir.path().join("clean.png");
     write_png(&input, &gradient(32, 24));
-    for kind in ["gaussian-noise", "poisson-noise", "salt-and-pepper", "gaussian-blur", "motion-blur", "aliasing", "scratches"] {
+    for kind in
+        ["gaussian-noise", "poisson-noise", "salt-and-pepper", "gaussian-blur", "motion-blur", "aliasing", "scratches"]
+    {
         let run = |seed: &str, name: &str| {
             let output = dir.path().join(name);
-            let result = cli(&["degrade", "--kind", kind, "--seed", seed, "--input", s(&input), "--output", s(&output)]);
+            let result =
+                cli(&["degrade", "--kind", kind, "--seed", seed, "--input", s(&input), "--output", s(&output)]);
             assert!(result.status.success(), "{kind}: {}", stderr(&result));
             std::fs::read(output).unwrap()
         };
@@ -126,9 +151,8 @@ fn degrade_is_reproducible_for_every_kind() {
     }
     let mask = dir.path().join("mask.png");
     let output = dir.path().join("scratched.png");
-    let result = cli(&[
-        "degrade", "--kind", "scratches", "--input", s(&input), "--output", s(&output), "--mask-out", s(&mask),
-    ]);
+    let result =
+        cli(&["degrade", "--kind", "scratches", "--input", s(&input), "--output", s(&output), "--mask-out", s(&mask)]);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(restora_model::Mask::decode(&std::fs::read(mask).unwrap()).unwrap().coverage() > 0.0);
 }
@@ -139,7 +163,8 @@ fn degrade_refuses_out_of_range_parameters() {
     let input = dir.path().join("clean.png");
     write_png(&input, &gradient(16, 16));
     let output = dir.path().join("out.png");
-    let result = cli(&["degrade", "--kind", "gaussian-noise", "--sigma", "90", "--input", s(&input), "--output", s(&output)]);
+    let result =
+        cli(&["degrade", "--kind", "gaussian-noise", "--sigma", "90", "--input", s(&input), "--output", s(&output)]);
     assert!(!result.status.success());
     assert!(stderr(&result).contains("sigma"), "{}", stderr(&result));
     assert!(!output.exists());
@@ -168,7 +193,8 @@ fn cmyk_jpeg_is_converted_or_refused_clearly() {
     let dir = TempDir::new().unwrap();
     let weights = tiny_weights(dir.path());
     let output = dir.path().join("out.png");
-    let result = cli(&["restore", "--weights", s(&weights), "--input", s(&fixture("cmyk.jpg")), "--output", s(&output)]);
+    let result =
+        cli(&["restore", "--weights", s(&weights), "--input", s(&fixture("cmyk.jpg")), "--output", s(&output)]);
     let message = stderr(&result);
     assert!(!message.contains("panicked"), "{message}");
     if result.status.success() {
@@ -240,7 +266,12 @@ fn weights_of_the_wrong_shape_name_the_key_and_both_shapes() {
     let result = cli(&["restore", "--weights", s(&wrong), "--input", s(&input), "--output", s(&output)]);
     let message = stderr(&result);
     assert!(!result.status.success());
-    assert!(message.contains("patch_embed.proj.weight") && message.contains("[8, 4, 3, 3]") && message.contains("[16, 4, 3, 3]"), "{message}");
+    assert!(
+        message.contains("patch_embed.proj.weight")
+            && message.contains("[8, 4, 3, 3]")
+            && message.contains("[16, 4, 3, 3]"),
+        "{message}"
+    );
     assert!(!output.exists());
 
     let garbage = dir.path().join("garbage.safetensors");
@@ -248,7 +279,15 @@ fn weights_of_the_wrong_shape_name_the_key_and_both_shapes() {
     let result = cli(&["restore", "--weights", s(&garbage), "--input", s(&input), "--output", s(&output)]);
     assert!(!result.status.success() && stderr(&result).contains("safetensors"), "{}", stderr(&result));
 
-    let result = cli(&["restore", "--weights", s(&dir.path().join("nope.safetensors")), "--input", s(&input), "--output", s(&output)]);
+    let result = cli(&[
+        "restore",
+        "--weights",
+        s(&dir.path().join("nope.safetensors")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&output),
+    ]);
     assert!(!result.status.success() && stderr(&result).contains("no weights at"), "{}", stderr(&result));
 }
 
@@ -286,14 +325,24 @@ fn eval_writes_markdown_and_json_reports_and_error_maps() {
     for report in ["report.md", "report.json"] {
         let path = dir.path().join(report);
         let result = cli(&[
-            "eval", "--weights", s(&weights), "--data", s(&data), "--tasks", "denoise,inpaint", "--report", s(&path),
-            "--error-maps", s(&maps),
+            "eval",
+            "--weights",
+            s(&weights),
+            "--data",
+            s(&data),
+            "--tasks",
+            "denoise,inpaint",
+            "--report",
+            s(&path),
+            "--error-maps",
+            s(&maps),
         ]);
         assert!(result.status.success(), "{}", stderr(&result));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("gaussian_noise") && text.contains("scratches"), "{text}");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4); // three noises and scratches
     assert!(rows.iter().all(|r| r["images"] == 2 && r["input"]["psnr"].as_f64().unwrap() > 5.0));
@@ -330,7 +379,11 @@ fn official_pth_converts_to_the_same_safetensors_and_back() {
     let back = dir.path().join("back.pth");
     let result = cli(&["convert", s(&converted), s(&back)]);
     assert!(result.status.success(), "{}", stderr(&result));
-    let reread = WeightFile::from_pth(&std::fs::read(&back).unwrap()).unwrap();
+    // Read our .pth back through the same import path.
+    let again = dir.path().join("again.safetensors");
+    let result = cli(&["convert", s(&back), s(&again)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let reread = WeightFile::from_safetensors(&std::fs::read(&again).unwrap()).unwrap();
     assert_eq!(sorted(&reread), sorted(&reference));
 }
 

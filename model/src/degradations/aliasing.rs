@@ -50,11 +50,7 @@ pub struct Aliasing {
 impl Default for Aliasing {
     /// The report's setting: factor 0.3, nearest down, bicubic up.
     fn default() -> Self {
-        Self {
-            factor: 0.3,
-            down: Downsampling::Nearest,
-            up: Upsampling::Bicubic,
-        }
+        Self { factor: 0.3, down: Downsampling::Nearest, up: Upsampling::Bicubic }
     }
 }
 
@@ -64,12 +60,7 @@ impl Aliasing {
 
     /// Checks the parameter against its range.
     pub fn validate(&self) -> Result<(), DegradationError> {
-        check_range(
-            "aliasing.factor",
-            self.factor,
-            Self::FACTOR_RANGE,
-            "(ratio of sides)",
-        )
+        check_range("aliasing.factor", self.factor, Self::FACTOR_RANGE, "(ratio of sides)")
     }
 
     /// Size of the intermediate image for an image of `width × height`.
@@ -97,9 +88,9 @@ fn down_taps(mode: Downsampling, n: u32, m: u32) -> Taps {
     let (n64, m64) = (n as u64, m as u64);
     match mode {
         // Centre of output i is at (i + 0.5) · n / m; integer arithmetic keeps it exact.
-        Downsampling::Nearest => (0..m64)
-            .map(|i| vec![((((2 * i + 1) * n64) / (2 * m64)).min(n64 - 1) as u32, 1.0)])
-            .collect(),
+        Downsampling::Nearest => {
+            (0..m64).map(|i| vec![((((2 * i + 1) * n64) / (2 * m64)).min(n64 - 1) as u32, 1.0)]).collect()
+        }
         Downsampling::Area => {
             let scale = n as f64 / m as f64;
             (0..m)
@@ -136,9 +127,7 @@ fn up_taps(mode: Upsampling, n: u32, m: u32) -> Taps {
                 Upsampling::Bicubic => {
                     let weights = [keys(1.0 + f), keys(f), keys(1.0 - f), keys(2.0 - f)];
                     let total: f64 = weights.iter().sum();
-                    (0..4)
-                        .map(|k| (clamp(i0 - 1 + k as i64), (weights[k] / total) as f32))
-                        .collect()
+                    (0..4).map(|k| (clamp(i0 - 1 + k as i64), (weights[k] / total) as f32)).collect()
                 }
             }
         })
@@ -238,11 +227,7 @@ mod tests {
         let mut sum = 0.0;
         for y in 0..h - 1 {
             for x in 0..w - 1 {
-                let (p, r, d) = (
-                    image.pixel(x, y),
-                    image.pixel(x + 1, y),
-                    image.pixel(x, y + 1),
-                );
+                let (p, r, d) = (image.pixel(x, y), image.pixel(x + 1, y), image.pixel(x, y + 1));
                 for c in 0..3 {
                     sum += ((p[c] - r[c]) as f64).powi(2) + ((p[c] - d[c]) as f64).powi(2);
                 }
@@ -267,12 +252,7 @@ mod tests {
         let ramp = Image::from_fn(64, 64, |x, y| [x as f32 / 63.0, y as f32 / 63.0, 0.5]);
         for aliasing in all_modes() {
             let out = aliasing.apply(&ramp).unwrap();
-            let mse: f64 = out
-                .data()
-                .iter()
-                .zip(ramp.data())
-                .map(|(a, b)| ((a - b) as f64).powi(2))
-                .sum::<f64>()
+            let mse: f64 = out.data().iter().zip(ramp.data()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>()
                 / ramp.data().len() as f64;
             assert!(mse < 1e-3, "{aliasing:?}: mse {mse}");
         }
@@ -299,19 +279,8 @@ mod tests {
     #[test]
     fn out_of_range_factor_is_refused() {
         for factor in [0.2, 0.6, f32::NAN] {
-            let err = Aliasing {
-                factor,
-                ..Aliasing::default()
-            }
-            .apply(&Image::zeros(8, 8))
-            .unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "aliasing.factor",
-                    ..
-                }
-            ));
+            let err = Aliasing { factor, ..Aliasing::default() }.apply(&Image::zeros(8, 8)).unwrap_err();
+            assert!(matches!(err, DegradationError::OutOfRange { name: "aliasing.factor", .. }));
         }
     }
 }

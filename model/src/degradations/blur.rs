@@ -44,10 +44,7 @@ impl Kernel {
     /// Normalises accumulated `f64` weights into a kernel.
     fn from_accumulated(size: u32, weights: Vec<f64>) -> Self {
         let total: f64 = weights.iter().sum();
-        Self {
-            size,
-            weights: weights.iter().map(|w| (w / total) as f32).collect(),
-        }
+        Self { size, weights: weights.iter().map(|w| (w / total) as f32).collect() }
     }
 }
 
@@ -73,9 +70,7 @@ impl GaussianBlur {
         self.validate()?;
         let sigma = self.sigma as f64;
         let radius = (3.0 * sigma).ceil() as i32;
-        let weights: Vec<f64> = (-radius..=radius)
-            .map(|i| exp(-((i * i) as f64) / (2.0 * sigma * sigma)))
-            .collect();
+        let weights: Vec<f64> = (-radius..=radius).map(|i| exp(-((i * i) as f64) / (2.0 * sigma * sigma))).collect();
         let total: f64 = weights.iter().sum();
         Ok(weights.iter().map(|w| (w / total) as f32).collect())
     }
@@ -84,10 +79,7 @@ impl GaussianBlur {
     pub fn kernel(&self) -> Result<Kernel, DegradationError> {
         let k1 = self.kernel_1d()?;
         let size = k1.len() as u32;
-        let weights = k1
-            .iter()
-            .flat_map(|&a| k1.iter().map(move |&b| a as f64 * b as f64))
-            .collect();
+        let weights = k1.iter().flat_map(|&a| k1.iter().map(move |&b| a as f64 * b as f64)).collect();
         Ok(Kernel::from_accumulated(size, weights))
     }
 
@@ -199,9 +191,7 @@ fn splat(points: &[(f64, f64)]) -> Kernel {
     let n = points.len() as f64;
     let cx = points.iter().map(|p| p.0).sum::<f64>() / n;
     let cy = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let reach = points
-        .iter()
-        .fold(0.0f64, |m, p| m.max((p.0 - cx).abs()).max((p.1 - cy).abs()));
+    let reach = points.iter().fold(0.0f64, |m, p| m.max((p.0 - cx).abs()).max((p.1 - cy).abs()));
     let radius = reach.ceil() as i64 + 1;
     let size = (2 * radius + 1) as usize;
     let mut weights = vec![0.0f64; size * size];
@@ -309,11 +299,7 @@ mod tests {
         for (i, length) in [5.0, 9.5, 17.0, 25.0].into_iter().enumerate() {
             for kind in [MotionKernel::Line, MotionKernel::Trajectory] {
                 for angle in [None, Some(0.0), Some(33.0), Some(90.0), Some(225.0)] {
-                    let blur = MotionBlur {
-                        length,
-                        angle,
-                        kernel: kind,
-                    };
+                    let blur = MotionBlur { length, angle, kernel: kind };
                     kernels.push(blur.kernel(i as u64).unwrap());
                 }
             }
@@ -325,10 +311,7 @@ mod tests {
     fn every_kernel_is_odd_and_sums_to_one() {
         for kernel in all_kernels() {
             assert_eq!(kernel.size() % 2, 1);
-            assert_eq!(
-                kernel.weights().len(),
-                (kernel.size() * kernel.size()) as usize
-            );
+            assert_eq!(kernel.weights().len(), (kernel.size() * kernel.size()) as usize);
             assert!((kernel.sum() - 1.0).abs() < 1e-5, "sum {}", kernel.sum());
             assert!(kernel.weights().iter().all(|&w| w >= 0.0));
         }
@@ -358,19 +341,13 @@ mod tests {
                 .sum();
             let tolerance = if sigma < 1.0 { 0.1 } else { 0.05 };
             let measured = var.sqrt();
-            assert!(
-                (measured / sigma as f64 - 1.0).abs() < tolerance,
-                "sigma {sigma}: {measured}"
-            );
+            assert!((measured / sigma as f64 - 1.0).abs() < tolerance, "sigma {sigma}: {measured}");
         }
     }
 
     /// Centroid, variance along `angle` and across it.
     fn moments(kernel: &Kernel, angle_degrees: f64) -> ((f64, f64), f64, f64) {
-        let (sin, cos) = (
-            angle_degrees.to_radians().sin(),
-            angle_degrees.to_radians().cos(),
-        );
+        let (sin, cos) = (angle_degrees.to_radians().sin(), angle_degrees.to_radians().cos());
         let n = kernel.size();
         let taps: Vec<(f64, f64, f64)> = (0..n)
             .flat_map(|y| (0..n).map(move |x| (x, y)))
@@ -378,14 +355,8 @@ mod tests {
             .collect();
         let cx: f64 = taps.iter().map(|t| t.0 * t.2).sum();
         let cy: f64 = taps.iter().map(|t| t.1 * t.2).sum();
-        let along = taps
-            .iter()
-            .map(|t| t.2 * ((t.0 - cx) * cos + (t.1 - cy) * sin).powi(2))
-            .sum();
-        let across = taps
-            .iter()
-            .map(|t| t.2 * (-(t.0 - cx) * sin + (t.1 - cy) * cos).powi(2))
-            .sum();
+        let along = taps.iter().map(|t| t.2 * ((t.0 - cx) * cos + (t.1 - cy) * sin).powi(2)).sum();
+        let across = taps.iter().map(|t| t.2 * (-(t.0 - cx) * sin + (t.1 - cy) * cos).powi(2)).sum();
         ((cx, cy), along, across)
     }
 
@@ -393,19 +364,12 @@ mod tests {
     fn motion_line_kernel_has_the_requested_length_and_direction() {
         for length in [5.0f32, 12.5, 25.0] {
             for angle in [0.0f32, 30.0, 45.0, 90.0, 160.0, 300.0] {
-                let blur = MotionBlur {
-                    length,
-                    angle: Some(angle),
-                    kernel: MotionKernel::Line,
-                };
+                let blur = MotionBlur { length, angle: Some(angle), kernel: MotionKernel::Line };
                 let kernel = blur.kernel(0).unwrap();
                 let ((cx, cy), along, across) = moments(&kernel, angle as f64);
                 // A uniform segment of length L has variance L² / 12 along it.
                 let measured = (12.0 * along).sqrt();
-                assert!(
-                    (measured / length as f64 - 1.0).abs() < 0.05,
-                    "L {length} θ {angle}: {measured}"
-                );
+                assert!((measured / length as f64 - 1.0).abs() < 0.05, "L {length} θ {angle}: {measured}");
                 assert!(across < 0.25, "L {length} θ {angle}: across {across}");
                 let r = kernel.radius() as f64;
                 assert!((cx - r).abs() < 1e-4 && (cy - r).abs() < 1e-4, "centred");
@@ -419,11 +383,7 @@ mod tests {
     fn motion_trajectory_kernel_is_centred_curved_and_no_longer_than_its_path() {
         let mut curved = 0;
         for seed in 0..20 {
-            let blur = MotionBlur {
-                length: 20.0,
-                angle: Some(0.0),
-                kernel: MotionKernel::Trajectory,
-            };
+            let blur = MotionBlur { length: 20.0, angle: Some(0.0), kernel: MotionKernel::Trajectory };
             let kernel = blur.kernel(seed).unwrap();
             let r = kernel.radius() as f64;
             let ((cx, cy), along, across) = moments(&kernel, 0.0);
@@ -442,11 +402,7 @@ mod tests {
     #[test]
     fn motion_kernel_is_deterministic_per_seed() {
         for kernel in [MotionKernel::Line, MotionKernel::Trajectory] {
-            let blur = MotionBlur {
-                length: 15.0,
-                angle: None,
-                kernel,
-            };
+            let blur = MotionBlur { length: 15.0, angle: None, kernel };
             assert_eq!(blur.kernel(3).unwrap(), blur.kernel(3).unwrap());
             assert_ne!(blur.kernel(3).unwrap(), blur.kernel(4).unwrap());
         }
@@ -457,33 +413,19 @@ mod tests {
         let image = Image::from_fn(20, 13, |_, _| [0.2, 0.5, 0.9]);
         let mut outputs = vec![GaussianBlur { sigma: 3.0 }.apply(&image).unwrap()];
         for kind in [MotionKernel::Line, MotionKernel::Trajectory] {
-            outputs.push(
-                MotionBlur {
-                    length: 25.0,
-                    angle: None,
-                    kernel: kind,
-                }
-                .apply(&image, 1)
-                .unwrap(),
-            );
+            outputs.push(MotionBlur { length: 25.0, angle: None, kernel: kind }.apply(&image, 1).unwrap());
         }
         for out in outputs {
             assert_eq!((out.width(), out.height()), (20, 13));
             for px in out.data().chunks_exact(3) {
-                assert!(
-                    (px[0] - 0.2).abs() < 1e-5
-                        && (px[1] - 0.5).abs() < 1e-5
-                        && (px[2] - 0.9).abs() < 1e-5
-                );
+                assert!((px[0] - 0.2).abs() < 1e-5 && (px[1] - 0.5).abs() < 1e-5 && (px[2] - 0.9).abs() < 1e-5);
             }
         }
     }
 
     #[test]
     fn separable_and_full_gaussian_blur_agree() {
-        let image = Image::from_fn(17, 11, |x, y| {
-            [((x * 7 + y * 3) % 5) as f32 / 4.0, (x % 2) as f32, 0.3]
-        });
+        let image = Image::from_fn(17, 11, |x, y| [((x * 7 + y * 3) % 5) as f32 / 4.0, (x % 2) as f32, 0.3]);
         let blur = GaussianBlur { sigma: 1.3 };
         let a = blur.apply(&image).unwrap();
         let b = convolve(&image, &blur.kernel().unwrap());
@@ -497,18 +439,9 @@ mod tests {
         // A horizontal line kernel spreads a single white pixel into a horizontal bar.
         let mut image = Image::zeros(31, 9);
         image.set_pixel(15, 4, [1.0; 3]);
-        let out = MotionBlur {
-            length: 9.0,
-            angle: Some(0.0),
-            kernel: MotionKernel::Line,
-        }
-        .apply(&image, 0)
-        .unwrap();
+        let out = MotionBlur { length: 9.0, angle: Some(0.0), kernel: MotionKernel::Line }.apply(&image, 0).unwrap();
         let row: f32 = (0..31).map(|x| out.pixel(x, 4)[0]).sum();
-        assert!(
-            (row - 1.0).abs() < 1e-4,
-            "all the energy stays on the row: {row}"
-        );
+        assert!((row - 1.0).abs() < 1e-4, "all the energy stays on the row: {row}");
         assert!(out.pixel(11, 4)[0] > 0.05 && out.pixel(19, 4)[0] > 0.05);
         assert_eq!(out.pixel(15, 2)[0], 0.0);
     }
@@ -529,43 +462,13 @@ mod tests {
         let image = Image::zeros(4, 4);
         for sigma in [0.4, 3.5, f32::INFINITY] {
             let err = GaussianBlur { sigma }.apply(&image).unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "gaussian_blur.sigma",
-                    ..
-                }
-            ));
+            assert!(matches!(err, DegradationError::OutOfRange { name: "gaussian_blur.sigma", .. }));
         }
         for length in [4.0, 26.0] {
-            let err = MotionBlur {
-                length,
-                angle: None,
-                kernel: MotionKernel::Line,
-            }
-            .apply(&image, 0)
-            .unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "motion_blur.length",
-                    ..
-                }
-            ));
+            let err = MotionBlur { length, angle: None, kernel: MotionKernel::Line }.apply(&image, 0).unwrap_err();
+            assert!(matches!(err, DegradationError::OutOfRange { name: "motion_blur.length", .. }));
         }
-        let err = MotionBlur {
-            length: 10.0,
-            angle: Some(-1.0),
-            kernel: MotionKernel::Line,
-        }
-        .kernel(0)
-        .unwrap_err();
-        assert!(matches!(
-            err,
-            DegradationError::OutOfRange {
-                name: "motion_blur.angle",
-                ..
-            }
-        ));
+        let err = MotionBlur { length: 10.0, angle: Some(-1.0), kernel: MotionKernel::Line }.kernel(0).unwrap_err();
+        assert!(matches!(err, DegradationError::OutOfRange { name: "motion_blur.angle", .. }));
     }
 }

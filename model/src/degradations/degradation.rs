@@ -55,10 +55,7 @@ impl Degradation {
             Degradation::Aliasing(d) => plain(d.apply(image)?),
             Degradation::Scratches(d) => {
                 let (image, mask) = d.apply(image, seed)?;
-                Ok(Degraded {
-                    image,
-                    mask: Some(mask),
-                })
+                Ok(Degraded { image, mask: Some(mask) })
             }
         }
     }
@@ -79,9 +76,9 @@ impl Degradation {
     /// The task that undoes this degradation.
     pub fn task(&self) -> Task {
         match self {
-            Degradation::GaussianNoise(_)
-            | Degradation::PoissonNoise(_)
-            | Degradation::SaltAndPepper(_) => Task::Denoise,
+            Degradation::GaussianNoise(_) | Degradation::PoissonNoise(_) | Degradation::SaltAndPepper(_) => {
+                Task::Denoise
+            }
             Degradation::GaussianBlur(_) | Degradation::MotionBlur(_) => Task::Deblur,
             Degradation::Aliasing(_) => Task::Dealias,
             Degradation::Scratches(_) => Task::Inpaint,
@@ -113,29 +110,15 @@ mod tests {
             Degradation::PoissonNoise(PoissonNoise { peak: 37.5 }),
             Degradation::SaltAndPepper(SaltAndPepper { ratio: 0.03 }),
             Degradation::GaussianBlur(GaussianBlur { sigma: 1.6 }),
-            Degradation::MotionBlur(MotionBlur {
-                length: 13.3,
-                angle: Some(71.0),
-                kernel: MotionKernel::Line,
-            }),
-            Degradation::MotionBlur(MotionBlur {
-                length: 21.0,
-                angle: None,
-                kernel: MotionKernel::Trajectory,
-            }),
-            Degradation::Aliasing(Aliasing {
-                factor: 0.3,
-                down: Downsampling::Area,
-                up: Upsampling::Bilinear,
-            }),
+            Degradation::MotionBlur(MotionBlur { length: 13.3, angle: Some(71.0), kernel: MotionKernel::Line }),
+            Degradation::MotionBlur(MotionBlur { length: 21.0, angle: None, kernel: MotionKernel::Trajectory }),
+            Degradation::Aliasing(Aliasing { factor: 0.3, down: Downsampling::Area, up: Upsampling::Bilinear }),
             Degradation::Scratches(Scratches::default()),
             Degradation::Scratches(Scratches {
                 strokes: 3,
                 min_thickness: 2.5,
                 max_thickness: 4.0,
-                fill: ScratchFill::Constant {
-                    rgb: [1.0, 0.9, 0.8],
-                },
+                fill: ScratchFill::Constant { rgb: [1.0, 0.9, 0.8] },
             }),
         ]
     }
@@ -144,29 +127,17 @@ mod tests {
     fn json_round_trip_of_every_kind() {
         for degradation in examples() {
             let json = serde_json::to_string(&degradation).unwrap();
-            assert!(
-                json.contains(&format!("\"kind\":\"{}\"", degradation.kind())),
-                "{json}"
-            );
+            assert!(json.contains(&format!("\"kind\":\"{}\"", degradation.kind())), "{json}");
             let back: Degradation = serde_json::from_str(&json).unwrap();
             assert_eq!(back, degradation, "{json}");
         }
-        let parsed: Degradation =
-            serde_json::from_str(r#"{"kind":"gaussian_noise","sigma":25}"#).unwrap();
-        assert_eq!(
-            parsed,
-            Degradation::GaussianNoise(GaussianNoise { sigma: 25.0 })
-        );
+        let parsed: Degradation = serde_json::from_str(r#"{"kind":"gaussian_noise","sigma":25}"#).unwrap();
+        assert_eq!(parsed, Degradation::GaussianNoise(GaussianNoise { sigma: 25.0 }));
         // Optional fields take their defaults.
-        let parsed: Degradation =
-            serde_json::from_str(r#"{"kind":"aliasing","factor":0.3}"#).unwrap();
+        let parsed: Degradation = serde_json::from_str(r#"{"kind":"aliasing","factor":0.3}"#).unwrap();
         assert_eq!(parsed, Degradation::Aliasing(Aliasing::default()));
-        let parsed: Degradation =
-            serde_json::from_str(r#"{"kind":"motion_blur","length":9,"kernel":"line"}"#).unwrap();
-        assert!(matches!(
-            parsed,
-            Degradation::MotionBlur(MotionBlur { angle: None, .. })
-        ));
+        let parsed: Degradation = serde_json::from_str(r#"{"kind":"motion_blur","length":9,"kernel":"line"}"#).unwrap();
+        assert!(matches!(parsed, Degradation::MotionBlur(MotionBlur { angle: None, .. })));
         assert!(serde_json::from_str::<Degradation>(r#"{"kind":"sharpen"}"#).is_err());
     }
 
@@ -182,23 +153,13 @@ mod tests {
             assert_ne!(a.image, image, "{degradation:?} changed nothing");
             assert!(a.image.data().iter().all(|v| (0.0..=1.0).contains(v)));
             assert_eq!(a.mask.is_some(), degradation.task() == Task::Inpaint);
-            let random = !matches!(
-                degradation,
-                Degradation::GaussianBlur(_) | Degradation::Aliasing(_)
-            ) && !matches!(
-                degradation,
-                Degradation::MotionBlur(MotionBlur {
-                    angle: Some(_),
-                    kernel: MotionKernel::Line,
-                    ..
-                })
-            );
-            if random {
-                assert_ne!(
-                    degradation.apply(&image, 6).unwrap(),
-                    a,
-                    "{degradation:?}: seed ignored"
+            let random = !matches!(degradation, Degradation::GaussianBlur(_) | Degradation::Aliasing(_))
+                && !matches!(
+                    degradation,
+                    Degradation::MotionBlur(MotionBlur { angle: Some(_), kernel: MotionKernel::Line, .. })
                 );
+            if random {
+                assert_ne!(degradation.apply(&image, 6).unwrap(), a, "{degradation:?}: seed ignored");
             }
         }
     }
@@ -211,19 +172,9 @@ mod tests {
             Degradation::PoissonNoise(PoissonNoise { peak: 5.0 }),
             Degradation::SaltAndPepper(SaltAndPepper { ratio: 0.5 }),
             Degradation::GaussianBlur(GaussianBlur { sigma: 0.1 }),
-            Degradation::MotionBlur(MotionBlur {
-                length: 40.0,
-                angle: None,
-                kernel: MotionKernel::Line,
-            }),
-            Degradation::Aliasing(Aliasing {
-                factor: 0.9,
-                ..Aliasing::default()
-            }),
-            Degradation::Scratches(Scratches {
-                strokes: 20,
-                ..Scratches::default()
-            }),
+            Degradation::MotionBlur(MotionBlur { length: 40.0, angle: None, kernel: MotionKernel::Line }),
+            Degradation::Aliasing(Aliasing { factor: 0.9, ..Aliasing::default() }),
+            Degradation::Scratches(Scratches { strokes: 20, ..Scratches::default() }),
         ];
         for degradation in bad {
             let err = degradation.validate().unwrap_err();
@@ -240,12 +191,7 @@ mod tests {
         let checksum = |d: &Degradation| {
             let out = d.apply(&image, 1234).unwrap();
             let mut hash = 0xcbf2_9ce4_8422_2325u64;
-            for v in out
-                .image
-                .data()
-                .iter()
-                .chain(out.mask.iter().flat_map(|m| m.data()))
-            {
+            for v in out.image.data().iter().chain(out.mask.iter().flat_map(|m| m.data())) {
                 for byte in v.to_le_bytes() {
                     hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
                 }

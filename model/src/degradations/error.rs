@@ -47,13 +47,7 @@ pub(crate) fn check_range(
     if range.contains(&value) {
         Ok(())
     } else {
-        Err(DegradationError::OutOfRange {
-            name,
-            value,
-            min: *range.start(),
-            max: *range.end(),
-            unit,
-        })
+        Err(DegradationError::OutOfRange { name, value, min: *range.start(), max: *range.end(), unit })
     }
 }
 
@@ -67,12 +61,7 @@ pub(crate) fn check_ordered(
     if low <= high {
         Ok(())
     } else {
-        Err(DegradationError::InvertedBounds {
-            low_name,
-            low,
-            high_name,
-            high,
-        })
+        Err(DegradationError::InvertedBounds { low_name, low, high_name, high })
     }
 }
 

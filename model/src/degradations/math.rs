@@ -221,10 +221,7 @@ mod tests {
         for _ in 0..3000 {
             counts[below(&mut rng, 3) as usize] += 1;
         }
-        assert!(
-            counts.iter().all(|&c| (900..1100).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (900..1100).contains(&c)), "{counts:?}");
         let n = 20_000;
         let mean = (0..n).map(|_| poisson(&mut rng, 4.0) as f64).sum::<f64>() / n as f64;
         assert!((mean - 4.0).abs() < 0.1, "{mean}");

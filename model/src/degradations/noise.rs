@@ -25,12 +25,7 @@ impl GaussianNoise {
 
     /// Checks the parameter against its range.
     pub fn validate(&self) -> Result<(), DegradationError> {
-        check_range(
-            "gaussian_noise.sigma",
-            self.sigma,
-            Self::SIGMA_RANGE,
-            "/255",
-        )
+        check_range("gaussian_noise.sigma", self.sigma, Self::SIGMA_RANGE, "/255")
     }
 
     /// Adds the noise; the same seed gives the same bytes on every platform.
@@ -97,12 +92,7 @@ impl SaltAndPepper {
 
     /// Checks the parameter against its range.
     pub fn validate(&self) -> Result<(), DegradationError> {
-        check_range(
-            "salt_and_pepper.ratio",
-            self.ratio,
-            Self::RATIO_RANGE,
-            "(fraction of pixels)",
-        )
+        check_range("salt_and_pepper.ratio", self.ratio, Self::RATIO_RANGE, "(fraction of pixels)")
     }
 
     /// Sets the chosen pixels to 0 or 1.
@@ -148,24 +138,17 @@ mod tests {
     fn gaussian_noise_has_the_requested_sigma() {
         // Mid-grey: at sigma 25/255 clipping sits 5 sigma away and does not bias the estimate.
         for (sigma, seed) in [(5.0, 1), (15.0, 2), (25.0, 3)] {
-            let noisy = GaussianNoise { sigma }
-                .apply(&grey(128, 0.5), seed)
-                .unwrap();
+            let noisy = GaussianNoise { sigma }.apply(&grey(128, 0.5), seed).unwrap();
             let (mean, var) = mean_var(noisy.data().iter().copied());
             let measured = var.sqrt() * 255.0;
-            assert!(
-                (measured / sigma as f64 - 1.0).abs() < 0.05,
-                "sigma {sigma}: measured {measured}"
-            );
+            assert!((measured / sigma as f64 - 1.0).abs() < 0.05, "sigma {sigma}: measured {measured}");
             assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
         }
     }
 
     #[test]
     fn gaussian_noise_is_clipped_to_unit_range() {
-        let noisy = GaussianNoise { sigma: 50.0 }
-            .apply(&grey(64, 0.95), 4)
-            .unwrap();
+        let noisy = GaussianNoise { sigma: 50.0 }.apply(&grey(64, 0.95), 4).unwrap();
         assert!(noisy.data().iter().all(|v| (0.0..=1.0).contains(v)));
         assert!(noisy.data().contains(&1.0));
     }
@@ -177,19 +160,14 @@ mod tests {
             let noisy = PoissonNoise { peak }.apply(&grey(128, 0.3), seed).unwrap();
             let (mean, var) = mean_var(noisy.data().iter().copied());
             let expected = 0.3 / peak as f64;
-            assert!(
-                (var / expected - 1.0).abs() < 0.05,
-                "peak {peak}: var {var} vs {expected}"
-            );
+            assert!((var / expected - 1.0).abs() < 0.05, "peak {peak}: var {var} vs {expected}");
             assert!((mean - 0.3).abs() < 0.01, "mean {mean}");
         }
     }
 
     #[test]
     fn poisson_noise_keeps_black_black() {
-        let noisy = PoissonNoise { peak: 10.0 }
-            .apply(&grey(16, 0.0), 1)
-            .unwrap();
+        let noisy = PoissonNoise { peak: 10.0 }.apply(&grey(16, 0.0), 1).unwrap();
         assert!(noisy.data().iter().all(|&v| v == 0.0));
     }
 
@@ -208,10 +186,7 @@ mod tests {
                 }
             }
             let measured = (salt + pepper) as f64 / (128.0 * 128.0);
-            assert!(
-                (measured / ratio as f64 - 1.0).abs() < 0.10,
-                "ratio {ratio}: {measured}"
-            );
+            assert!((measured / ratio as f64 - 1.0).abs() < 0.10, "ratio {ratio}: {measured}");
             assert!(salt.abs_diff(pepper) <= 1, "salt {salt} pepper {pepper}");
         }
     }
@@ -222,11 +197,10 @@ mod tests {
         let gaussian = GaussianNoise { sigma: 25.0 };
         let poisson = PoissonNoise { peak: 30.0 };
         let impulse = SaltAndPepper { ratio: 0.05 };
-        let runs: [&dyn Fn(u64) -> Image; 3] = [
-            &|s| gaussian.apply(&image, s).unwrap(),
-            &|s| poisson.apply(&image, s).unwrap(),
-            &|s| impulse.apply(&image, s).unwrap(),
-        ];
+        let runs: [&dyn Fn(u64) -> Image; 3] =
+            [&|s| gaussian.apply(&image, s).unwrap(), &|s| poisson.apply(&image, s).unwrap(), &|s| {
+                impulse.apply(&image, s).unwrap()
+            }];
         for run in runs {
             assert_eq!(run(7).data(), run(7).data());
             assert_ne!(run(7).data(), run(8).data());
@@ -238,33 +212,15 @@ mod tests {
         let image = grey(8, 0.5);
         for sigma in [4.9, 50.1, f32::NAN] {
             let err = GaussianNoise { sigma }.apply(&image, 0).unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "gaussian_noise.sigma",
-                    ..
-                }
-            ));
+            assert!(matches!(err, DegradationError::OutOfRange { name: "gaussian_noise.sigma", .. }));
         }
         for peak in [9.0, 101.0] {
             let err = PoissonNoise { peak }.apply(&image, 0).unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "poisson_noise.peak",
-                    ..
-                }
-            ));
+            assert!(matches!(err, DegradationError::OutOfRange { name: "poisson_noise.peak", .. }));
         }
         for ratio in [0.0, 0.2, -0.05] {
             let err = SaltAndPepper { ratio }.apply(&image, 0).unwrap_err();
-            assert!(matches!(
-                err,
-                DegradationError::OutOfRange {
-                    name: "salt_and_pepper.ratio",
-                    ..
-                }
-            ));
+            assert!(matches!(err, DegradationError::OutOfRange { name: "salt_and_pepper.ratio", .. }));
         }
     }
 }

@@ -42,10 +42,7 @@ pub fn sample(task: Task, rng: &mut impl Rng) -> Degradation {
 
 /// A random degradation of a kind drawn with the weights of `composition` (then parameters as
 /// in [`sample`]). Fails only if every weight is zero.
-pub fn sample_weighted(
-    composition: &Composition,
-    rng: &mut impl Rng,
-) -> Result<Degradation, DegradationError> {
+pub fn sample_weighted(composition: &Composition, rng: &mut impl Rng) -> Result<Degradation, DegradationError> {
     composition.sample(rng)
 }
 
@@ -139,35 +136,23 @@ impl Composition {
 }
 
 fn gaussian_noise<R: Rng>(rng: &mut R) -> Degradation {
-    Degradation::GaussianNoise(GaussianNoise {
-        sigma: rng.random_range(GaussianNoise::SIGMA_RANGE),
-    })
+    Degradation::GaussianNoise(GaussianNoise { sigma: rng.random_range(GaussianNoise::SIGMA_RANGE) })
 }
 
 fn poisson_noise<R: Rng>(rng: &mut R) -> Degradation {
-    Degradation::PoissonNoise(PoissonNoise {
-        peak: rng.random_range(PoissonNoise::PEAK_RANGE),
-    })
+    Degradation::PoissonNoise(PoissonNoise { peak: rng.random_range(PoissonNoise::PEAK_RANGE) })
 }
 
 fn salt_and_pepper<R: Rng>(rng: &mut R) -> Degradation {
-    Degradation::SaltAndPepper(SaltAndPepper {
-        ratio: rng.random_range(SaltAndPepper::RATIO_RANGE),
-    })
+    Degradation::SaltAndPepper(SaltAndPepper { ratio: rng.random_range(SaltAndPepper::RATIO_RANGE) })
 }
 
 fn gaussian_blur<R: Rng>(rng: &mut R) -> Degradation {
-    Degradation::GaussianBlur(GaussianBlur {
-        sigma: rng.random_range(GaussianBlur::SIGMA_RANGE),
-    })
+    Degradation::GaussianBlur(GaussianBlur { sigma: rng.random_range(GaussianBlur::SIGMA_RANGE) })
 }
 
 fn motion_blur<R: Rng>(rng: &mut R) -> Degradation {
-    let kernel = if rng.random_bool(0.5) {
-        MotionKernel::Line
-    } else {
-        MotionKernel::Trajectory
-    };
+    let kernel = if rng.random_bool(0.5) { MotionKernel::Line } else { MotionKernel::Trajectory };
     Degradation::MotionBlur(MotionBlur {
         length: rng.random_range(MotionBlur::LENGTH_RANGE),
         angle: Some(rng.random_range(0.0..360.0)),
@@ -178,25 +163,13 @@ fn motion_blur<R: Rng>(rng: &mut R) -> Degradation {
 fn aliasing<R: Rng>(rng: &mut R) -> Degradation {
     Degradation::Aliasing(Aliasing {
         factor: rng.random_range(Aliasing::FACTOR_RANGE),
-        down: if rng.random_bool(0.5) {
-            Downsampling::Nearest
-        } else {
-            Downsampling::Area
-        },
-        up: if rng.random_bool(0.5) {
-            Upsampling::Bilinear
-        } else {
-            Upsampling::Bicubic
-        },
+        down: if rng.random_bool(0.5) { Downsampling::Nearest } else { Downsampling::Area },
+        up: if rng.random_bool(0.5) { Upsampling::Bilinear } else { Upsampling::Bicubic },
     })
 }
 
 fn scratches<R: Rng>(rng: &mut R) -> Degradation {
-    let fill = if rng.random_bool(0.5) {
-        ScratchFill::Random
-    } else {
-        ScratchFill::Constant { rgb: [1.0; 3] }
-    };
+    let fill = if rng.random_bool(0.5) { ScratchFill::Random } else { ScratchFill::Constant { rgb: [1.0; 3] } };
     Degradation::Scratches(Scratches {
         strokes: rng.random_range(Scratches::STROKES_RANGE),
         min_thickness: *Scratches::THICKNESS_RANGE.start(),
@@ -221,9 +194,7 @@ mod tests {
             let mut kinds = BTreeMap::new();
             for _ in 0..1000 {
                 let degradation = sample(task, &mut rng);
-                degradation
-                    .validate()
-                    .unwrap_or_else(|e| panic!("{degradation:?}: {e}"));
+                degradation.validate().unwrap_or_else(|e| panic!("{degradation:?}: {e}"));
                 assert_eq!(degradation.task(), task);
                 *kinds.entry(degradation.kind()).or_insert(0u32) += 1;
                 if let Degradation::MotionBlur(m) = degradation {
@@ -238,10 +209,7 @@ mod tests {
             assert_eq!(kinds.len(), expected, "{task}: {kinds:?}");
             for (kind, count) in &kinds {
                 let share = *count as f64 / 1000.0;
-                assert!(
-                    (share - 1.0 / expected as f64).abs() < 0.06,
-                    "{task}/{kind}: {share}"
-                );
+                assert!((share - 1.0 / expected as f64).abs() < 0.06, "{task}/{kind}: {share}");
             }
         }
     }
@@ -291,10 +259,7 @@ mod tests {
             assert!((share - wanted).abs() < 0.02, "{kind}: {share} vs {wanted}");
         }
         // A zero weight is never drawn.
-        let only_blur = Composition {
-            gaussian_blur: 1,
-            ..zero()
-        };
+        let only_blur = Composition { gaussian_blur: 1, ..zero() };
         for _ in 0..100 {
             assert_eq!(only_blur.sample(&mut rng).unwrap().kind(), "gaussian_blur");
         }
@@ -315,10 +280,7 @@ mod tests {
     #[test]
     fn all_zero_weights_are_an_error() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        assert_eq!(
-            sample_weighted(&zero(), &mut rng),
-            Err(DegradationError::ZeroWeights)
-        );
+        assert_eq!(sample_weighted(&zero(), &mut rng), Err(DegradationError::ZeroWeights));
     }
 
     #[test]
@@ -328,22 +290,14 @@ mod tests {
         let json = serde_json::to_string(&default).unwrap();
         assert_eq!(serde_json::from_str::<Composition>(&json).unwrap(), default);
         let partial: Composition = serde_json::from_str(r#"{"aliasing": 0}"#).unwrap();
-        assert_eq!(
-            partial,
-            Composition {
-                aliasing: 0,
-                ..default
-            }
-        );
+        assert_eq!(partial, Composition { aliasing: 0, ..default });
     }
 
     #[test]
     fn draws_are_reproducible_from_a_seed() {
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..20)
-                .map(|_| Composition::default().sample(&mut rng).unwrap())
-                .collect::<Vec<_>>()
+            (0..20).map(|_| Composition::default().sample(&mut rng).unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(draw(9), draw(9));
         assert_ne!(draw(9), draw(10));

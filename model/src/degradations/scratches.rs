@@ -46,12 +46,7 @@ pub struct Scratches {
 impl Default for Scratches {
     /// Five strokes of 2 to 6 px, random colours.
     fn default() -> Self {
-        Self {
-            strokes: 5,
-            min_thickness: 2.0,
-            max_thickness: 6.0,
-            fill: ScratchFill::Random,
-        }
+        Self { strokes: 5, min_thickness: 2.0, max_thickness: 6.0, fill: ScratchFill::Random }
     }
 }
 
@@ -84,10 +79,7 @@ impl Stroke {
         let b = [3.0 * s * s, 6.0 * s * t, 3.0 * t * t];
         let c = &self.control;
         let d = |k: usize, a: usize| c[k + 1][a] - c[k][a];
-        [
-            b[0] * d(0, 0) + b[1] * d(1, 0) + b[2] * d(2, 0),
-            b[0] * d(0, 1) + b[1] * d(1, 1) + b[2] * d(2, 1),
-        ]
+        [b[0] * d(0, 0) + b[1] * d(1, 0) + b[2] * d(2, 0), b[0] * d(0, 1) + b[1] * d(1, 1) + b[2] * d(2, 1)]
     }
 
     /// Calls `visit(x, y)` for every pixel of a `width × height` image whose centre is within
@@ -101,18 +93,10 @@ impl Stroke {
         let mut previous = self.point(0.0);
         for k in 1..=segments {
             let current = self.point(k as f32 / segments as f32);
-            let lo_x = (previous[0].min(current[0]) - radius - 1.0)
-                .floor()
-                .max(0.0);
-            let hi_x = (previous[0].max(current[0]) + radius + 1.0)
-                .ceil()
-                .min(width as f32 - 1.0);
-            let lo_y = (previous[1].min(current[1]) - radius - 1.0)
-                .floor()
-                .max(0.0);
-            let hi_y = (previous[1].max(current[1]) + radius + 1.0)
-                .ceil()
-                .min(height as f32 - 1.0);
+            let lo_x = (previous[0].min(current[0]) - radius - 1.0).floor().max(0.0);
+            let hi_x = (previous[0].max(current[0]) + radius + 1.0).ceil().min(width as f32 - 1.0);
+            let lo_y = (previous[1].min(current[1]) - radius - 1.0).floor().max(0.0);
+            let hi_y = (previous[1].max(current[1]) + radius + 1.0).ceil().min(height as f32 - 1.0);
             if lo_x <= hi_x && lo_y <= hi_y {
                 for y in lo_y as u32..=hi_y as u32 {
                     for x in lo_x as u32..=hi_x as u32 {
@@ -143,11 +127,7 @@ fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
 fn segment_distance_squared(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let length2 = dx * dx + dy * dy;
-    let t = if length2 > 0.0 {
-        (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if length2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2).clamp(0.0, 1.0) } else { 0.0 };
     let (ex, ey) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
     ex * ex + ey * ey
 }
@@ -161,30 +141,10 @@ impl Scratches {
     /// Checks the parameters against their ranges.
     pub fn validate(&self) -> Result<(), DegradationError> {
         let (lo, hi) = (*Self::STROKES_RANGE.start(), *Self::STROKES_RANGE.end());
-        check_range(
-            "scratches.strokes",
-            self.strokes as f32,
-            lo as f32..=hi as f32,
-            "strokes",
-        )?;
-        check_range(
-            "scratches.min_thickness",
-            self.min_thickness,
-            Self::THICKNESS_RANGE,
-            "px",
-        )?;
-        check_range(
-            "scratches.max_thickness",
-            self.max_thickness,
-            Self::THICKNESS_RANGE,
-            "px",
-        )?;
-        check_ordered(
-            "scratches.min_thickness",
-            self.min_thickness,
-            "scratches.max_thickness",
-            self.max_thickness,
-        )?;
+        check_range("scratches.strokes", self.strokes as f32, lo as f32..=hi as f32, "strokes")?;
+        check_range("scratches.min_thickness", self.min_thickness, Self::THICKNESS_RANGE, "px")?;
+        check_range("scratches.max_thickness", self.max_thickness, Self::THICKNESS_RANGE, "px")?;
+        check_ordered("scratches.min_thickness", self.min_thickness, "scratches.max_thickness", self.max_thickness)?;
         if let ScratchFill::Constant { rgb } = self.fill {
             for value in rgb {
                 check_range("scratches.fill.rgb", value, 0.0..=1.0, "(per channel)")?;
@@ -195,12 +155,7 @@ impl Scratches {
 
     /// The strokes this seed gives on a `width × height` image. Each starts inside the image (so
     /// each paints at least one pixel) and is 30–90 % of the diagonal long (at least 16 px).
-    pub fn strokes(
-        &self,
-        width: u32,
-        height: u32,
-        seed: u64,
-    ) -> Result<Vec<Stroke>, DegradationError> {
+    pub fn strokes(&self, width: u32, height: u32, seed: u64) -> Result<Vec<Stroke>, DegradationError> {
         self.validate()?;
         let mut rng = seeded(seed);
         let (w, h) = (width as f64, height as f64);
@@ -210,15 +165,8 @@ impl Scratches {
                 let start = [uniform_in(&mut rng, 0.0, w), uniform_in(&mut rng, 0.0, h)];
                 let (sin, cos) = sin_cos(std::f64::consts::TAU * uniform(&mut rng));
                 let length = (uniform_in(&mut rng, 0.3, 0.9) * diagonal).max(16.0);
-                let bends = [
-                    uniform_in(&mut rng, -0.15, 0.15) * length,
-                    uniform_in(&mut rng, -0.15, 0.15) * length,
-                ];
-                let thickness = uniform_in(
-                    &mut rng,
-                    self.min_thickness as f64,
-                    self.max_thickness as f64,
-                ) as f32;
+                let bends = [uniform_in(&mut rng, -0.15, 0.15) * length, uniform_in(&mut rng, -0.15, 0.15) * length];
+                let thickness = uniform_in(&mut rng, self.min_thickness as f64, self.max_thickness as f64) as f32;
                 let rgb = match self.fill {
                     ScratchFill::Random => [0; 3].map(|_| uniform(&mut rng) as f32),
                     ScratchFill::Constant { rgb } => rgb,
@@ -230,12 +178,7 @@ impl Scratches {
                     ]
                 };
                 Stroke {
-                    control: [
-                        along(0.0, 0.0),
-                        along(1.0 / 3.0, bends[0]),
-                        along(2.0 / 3.0, bends[1]),
-                        along(1.0, 0.0),
-                    ],
+                    control: [along(0.0, 0.0), along(1.0 / 3.0, bends[0]), along(2.0 / 3.0, bends[1]), along(1.0, 0.0)],
                     thickness,
                     rgb,
                 }
@@ -265,11 +208,7 @@ mod tests {
     use super::*;
 
     fn scratches(strokes: u32, fill: ScratchFill) -> Scratches {
-        Scratches {
-            strokes,
-            fill,
-            ..Scratches::default()
-        }
+        Scratches { strokes, fill, ..Scratches::default() }
     }
 
     /// Width of the stroke's mask across the curve at `t`: walk along the normal from the curve
@@ -288,10 +227,7 @@ mod tests {
         let run = |sign: f32| {
             let mut s = 0.0f32;
             while s < 20.0 {
-                let q = [
-                    p[0] + sign * (s + 0.02) * n[0],
-                    p[1] + sign * (s + 0.02) * n[1],
-                ];
+                let q = [p[0] + sign * (s + 0.02) * n[0], p[1] + sign * (s + 0.02) * n[1]];
                 if mask.get(q[0].floor() as u32, q[1].floor() as u32) != 1.0 {
                     break;
                 }
@@ -310,18 +246,11 @@ mod tests {
         // thickness as a radius (twice too wide) or as a half-width would fail.
         let mut measured_strokes = 0;
         for seed in 0..40 {
-            let config = Scratches {
-                strokes: 3,
-                min_thickness: 2.0,
-                max_thickness: 6.0,
-                fill: ScratchFill::Random,
-            };
+            let config = Scratches { strokes: 3, min_thickness: 2.0, max_thickness: 6.0, fill: ScratchFill::Random };
             for stroke in config.strokes(128, 128, seed).unwrap() {
                 assert!((2.0..=6.0).contains(&stroke.thickness));
                 let mask = stroke.mask(128, 128);
-                let widths: Vec<f32> = (1..20)
-                    .filter_map(|i| cross_section(&stroke, &mask, i as f32 / 20.0))
-                    .collect();
+                let widths: Vec<f32> = (1..20).filter_map(|i| cross_section(&stroke, &mask, i as f32 / 20.0)).collect();
                 if widths.len() < 5 {
                     continue; // mostly outside the image
                 }
@@ -335,27 +264,14 @@ mod tests {
                 assert!((1.25..=6.75).contains(&mean), "measured {mean} px");
             }
         }
-        assert!(
-            measured_strokes >= 40,
-            "only {measured_strokes} strokes measured"
-        );
+        assert!(measured_strokes >= 40, "only {measured_strokes} strokes measured");
     }
 
     #[test]
     fn mask_covers_exactly_the_changed_pixels() {
         // A ramp that never equals the fill colour: every painted pixel changes.
-        let image = Image::from_fn(96, 80, |x, y| {
-            [0.1 + x as f32 / 200.0, 0.1 + y as f32 / 200.0, 0.3]
-        });
-        for (seed, fill) in [
-            (
-                1,
-                ScratchFill::Constant {
-                    rgb: [1.0, 1.0, 1.0],
-                },
-            ),
-            (2, ScratchFill::Random),
-        ] {
+        let image = Image::from_fn(96, 80, |x, y| [0.1 + x as f32 / 200.0, 0.1 + y as f32 / 200.0, 0.3]);
+        for (seed, fill) in [(1, ScratchFill::Constant { rgb: [1.0, 1.0, 1.0] }), (2, ScratchFill::Random)] {
             let (out, mask) = scratches(10, fill).apply(&image, seed).unwrap();
             let strokes = scratches(10, fill).strokes(96, 80, seed).unwrap();
             let mut painted = 0;
@@ -374,14 +290,8 @@ mod tests {
             }
             assert!(painted > 100, "{painted}");
             let masks: Vec<Mask> = strokes.iter().map(|s| s.mask(96, 80)).collect();
-            let union: Vec<f32> = (0..96 * 80)
-                .map(|i| masks.iter().any(|m| m.data()[i] == 1.0) as u8 as f32)
-                .collect();
-            assert_eq!(
-                mask.data(),
-                &union[..],
-                "the mask is the union of the strokes"
-            );
+            let union: Vec<f32> = (0..96 * 80).map(|i| masks.iter().any(|m| m.data()[i] == 1.0) as u8 as f32).collect();
+            assert_eq!(mask.data(), &union[..], "the mask is the union of the strokes");
         }
     }
 
@@ -401,10 +311,7 @@ mod tests {
     fn strokes_are_smooth_and_do_not_fold() {
         // Curve advances monotonically along its chord: it never turns back on itself.
         for seed in 0..50 {
-            for stroke in scratches(10, ScratchFill::Random)
-                .strokes(128, 128, seed)
-                .unwrap()
-            {
+            for stroke in scratches(10, ScratchFill::Random).strokes(128, 128, seed).unwrap() {
                 let c = stroke.control;
                 let chord = [c[3][0] - c[0][0], c[3][1] - c[0][1]];
                 for i in 0..=100 {
@@ -429,9 +336,7 @@ mod tests {
 
     #[test]
     fn tiny_images_work() {
-        let (out, mask) = scratches(10, ScratchFill::Random)
-            .apply(&Image::zeros(1, 1), 0)
-            .unwrap();
+        let (out, mask) = scratches(10, ScratchFill::Random).apply(&Image::zeros(1, 1), 0).unwrap();
         assert_eq!((out.width(), mask.width()), (1, 1));
         assert_eq!(mask.data(), &[1.0]);
     }
@@ -440,41 +345,12 @@ mod tests {
     fn out_of_range_scratch_parameters_are_refused() {
         let image = Image::zeros(8, 8);
         let cases = [
+            (Scratches { strokes: 0, ..Scratches::default() }, "scratches.strokes"),
+            (Scratches { strokes: 11, ..Scratches::default() }, "scratches.strokes"),
+            (Scratches { min_thickness: 1.0, ..Scratches::default() }, "scratches.min_thickness"),
+            (Scratches { max_thickness: 7.0, ..Scratches::default() }, "scratches.max_thickness"),
             (
-                Scratches {
-                    strokes: 0,
-                    ..Scratches::default()
-                },
-                "scratches.strokes",
-            ),
-            (
-                Scratches {
-                    strokes: 11,
-                    ..Scratches::default()
-                },
-                "scratches.strokes",
-            ),
-            (
-                Scratches {
-                    min_thickness: 1.0,
-                    ..Scratches::default()
-                },
-                "scratches.min_thickness",
-            ),
-            (
-                Scratches {
-                    max_thickness: 7.0,
-                    ..Scratches::default()
-                },
-                "scratches.max_thickness",
-            ),
-            (
-                Scratches {
-                    fill: ScratchFill::Constant {
-                        rgb: [0.0, 2.0, 0.0],
-                    },
-                    ..Scratches::default()
-                },
+                Scratches { fill: ScratchFill::Constant { rgb: [0.0, 2.0, 0.0] }, ..Scratches::default() },
                 "scratches.fill.rgb",
             ),
         ];
@@ -484,14 +360,7 @@ mod tests {
                 other => panic!("{config:?}: {other:?}"),
             }
         }
-        let inverted = Scratches {
-            min_thickness: 5.0,
-            max_thickness: 3.0,
-            ..Scratches::default()
-        };
-        assert!(matches!(
-            inverted.apply(&image, 0),
-            Err(DegradationError::InvertedBounds { .. })
-        ));
+        let inverted = Scratches { min_thickness: 5.0, max_thickness: 3.0, ..Scratches::default() };
+        assert!(matches!(inverted.apply(&image, 0), Err(DegradationError::InvertedBounds { .. })));
     }
 }

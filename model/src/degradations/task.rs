@@ -51,10 +51,7 @@ impl FromStr for Task {
     /// Parses a task name (case-insensitive, surrounding spaces ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == wanted)
-            .ok_or_else(|| ParseTaskError(s.to_string()))
+        Task::ALL.into_iter().find(|t| t.name() == wanted).ok_or_else(|| ParseTaskError(s.to_string()))
     }
 }
 

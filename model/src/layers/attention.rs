@@ -148,7 +148,8 @@ mod tests {
 
         let level = mask.clone().map(LevelMask::new);
         let ours: Vec<f32> = attention.forward(x.clone(), level.as_ref()).into_data().to_vec().unwrap();
-        let qkv: Vec<f32> = attention.qkv_dwconv.forward(attention.qkv.forward(x.clone())).into_data().to_vec().unwrap();
+        let qkv: Vec<f32> =
+            attention.qkv_dwconv.forward(attention.qkv.forward(x.clone())).into_data().to_vec().unwrap();
         let valid: Vec<f32> = match mask {
             Some(m) => m.neg().add_scalar(1.0).into_data().to_vec().unwrap(),
             None => vec![1.0; h * w],
@@ -189,11 +190,10 @@ mod tests {
                 hole[y * 8 + x] = 1.0;
             }
         }
-        let mask = LevelMask::new(Tensor::<TestBackend, 1>::from_floats(hole.as_slice(), &device).reshape([1, 1, 8, 8]));
-        let bump = Tensor::<TestBackend, 4>::zeros([1, 4, 8, 8], &device).slice_assign(
-            [0..1, 0..4, 4..5, 4..5],
-            Tensor::ones([1, 4, 1, 1], &device) * 10.0,
-        );
+        let mask =
+            LevelMask::new(Tensor::<TestBackend, 1>::from_floats(hole.as_slice(), &device).reshape([1, 1, 8, 8]));
+        let bump = Tensor::<TestBackend, 4>::zeros([1, 4, 8, 8], &device)
+            .slice_assign([0..1, 0..4, 4..5, 4..5], Tensor::ones([1, 4, 1, 1], &device) * 10.0);
         let a = attention.forward(x.clone(), Some(&mask));
         let b = attention.forward(x + bump, Some(&mask));
         // Outside the 3×3 around the bumped pixel, v is unchanged and so is the attention map.

@@ -86,7 +86,8 @@ mod tests {
     #[test]
     fn block_keeps_shape() {
         let device = Default::default();
-        let block = TransformerBlockConfig::new(8, 4).with_layer_norm(LayerNormKind::BiasFree).init::<TestBackend>(&device);
+        let block =
+            TransformerBlockConfig::new(8, 4).with_layer_norm(LayerNormKind::BiasFree).init::<TestBackend>(&device);
         let x = Tensor::<TestBackend, 4>::zeros([1, 8, 5, 7], &device);
         assert_eq!(block.forward(x, None).dims(), [1, 8, 5, 7]);
     }

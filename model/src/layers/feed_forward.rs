@@ -90,7 +90,8 @@ mod tests {
         let x = Tensor::<TestBackend, 4>::random([1, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
         let mut hole = vec![0.0f32; 36];
         hole[2 * 6 + 2] = 1.0;
-        let mask = LevelMask::new(Tensor::<TestBackend, 1>::from_floats(hole.as_slice(), &device).reshape([1, 1, 6, 6]));
+        let mask =
+            LevelMask::new(Tensor::<TestBackend, 1>::from_floats(hole.as_slice(), &device).reshape([1, 1, 6, 6]));
         let bump = Tensor::<TestBackend, 4>::zeros([1, 4, 6, 6], &device)
             .slice_assign([0..1, 0..4, 2..3, 2..3], Tensor::ones([1, 4, 1, 1], &device) * 50.0);
         let a = ffn.forward(x.clone(), Some(&mask)).slice([0..1, 0..4, 1..4, 1..4]);

@@ -61,9 +61,7 @@ impl<B: Backend> Upsample<B> {
 /// `[B, C, H, W]` → `[B, 4C, H/2, W/2]`
 pub fn pixel_unshuffle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h / 2, 2, w / 2, 2])
-        .permute([0, 1, 3, 5, 2, 4])
-        .reshape([b, c * 4, h / 2, w / 2])
+    x.reshape([b, c, h / 2, 2, w / 2, 2]).permute([0, 1, 3, 5, 2, 4]).reshape([b, c * 4, h / 2, w / 2])
 }
 
 /// PyTorch's `PixelShuffle(2)`, the inverse of [`pixel_unshuffle`].
@@ -71,9 +69,7 @@ pub fn pixel_unshuffle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 /// `[B, 4C, H, W]` → `[B, C, 2H, 2W]`
 pub fn pixel_shuffle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
-    x.reshape([b, c / 4, 2, 2, h, w])
-        .permute([0, 1, 4, 2, 5, 3])
-        .reshape([b, c / 4, h * 2, w * 2])
+    x.reshape([b, c / 4, 2, 2, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([b, c / 4, h * 2, w * 2])
 }
 
 #[cfg(test)]
@@ -85,7 +81,8 @@ mod tests {
     fn unshuffle_matches_pytorch_layout_and_shuffle_inverts_it() {
         let device = Default::default();
         // One channel, 2×4: values 0..8.
-        let x = Tensor::<TestBackend, 1>::from_floats([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], &device).reshape([1, 1, 2, 4]);
+        let x = Tensor::<TestBackend, 1>::from_floats([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], &device)
+            .reshape([1, 1, 2, 4]);
         let y = pixel_unshuffle(x.clone());
         assert_eq!(y.dims(), [1, 4, 1, 2]);
         // Channel (i, j) holds x[2h + i, 2w + j]: channel 0 = [0, 2], 1 = [1, 3], 2 = [4, 6], 3 = [5, 7].

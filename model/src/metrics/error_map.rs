@@ -30,11 +30,7 @@ pub enum ErrorScale {
 /// # Errors
 /// [`MetricError::SizeMismatch`] when the sizes differ, [`MetricError::InvalidScale`] when a
 /// fixed scale is not a positive finite number.
-pub fn error_map(
-    restored: &Image,
-    target: &Image,
-    scale: ErrorScale,
-) -> Result<Image, MetricError> {
+pub fn error_map(restored: &Image, target: &Image, scale: ErrorScale) -> Result<Image, MetricError> {
     check_same_size(restored, target)?;
     let errors: Vec<f32> = restored
         .data()
@@ -45,11 +41,7 @@ pub fn error_map(
     let max = match scale {
         ErrorScale::Fixed(max) if max.is_finite() && max > 0.0 => max,
         ErrorScale::Fixed(max) => return Err(MetricError::InvalidScale(max)),
-        ErrorScale::Auto => errors
-            .iter()
-            .copied()
-            .filter(|e| e.is_finite())
-            .fold(0.0, f32::max),
+        ErrorScale::Auto => errors.iter().copied().filter(|e| e.is_finite()).fold(0.0, f32::max),
     };
     let width = restored.width();
     Ok(Image::from_fn(width, restored.height(), |x, y| {
@@ -79,9 +71,7 @@ mod tests {
     use super::*;
 
     fn gradient(width: u32, height: u32) -> Image {
-        Image::from_fn(width, height, |x, y| {
-            [x as f32 / width as f32, y as f32 / height as f32, 0.5]
-        })
+        Image::from_fn(width, height, |x, y| [x as f32 / width as f32, y as f32 / height as f32, 0.5])
     }
 
     #[test]
@@ -104,10 +94,7 @@ mod tests {
         for scale in [ErrorScale::Auto, ErrorScale::Fixed(0.1)] {
             let map = error_map(&image, &image, scale).unwrap();
             assert_eq!((map.width(), map.height()), (7, 5));
-            assert!(
-                map.data().chunks_exact(3).all(|p| p == jet(0.0)),
-                "{scale:?}"
-            );
+            assert!(map.data().chunks_exact(3).all(|p| p == jet(0.0)), "{scale:?}");
         }
     }
 
@@ -126,17 +113,13 @@ mod tests {
     #[test]
     fn fixed_scale_is_absolute_and_saturates() {
         let target = Image::zeros(3, 1);
-        let restored =
-            Image::new(3, 1, vec![0.25, 0.25, 0.25, 0.75, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let restored = Image::new(3, 1, vec![0.25, 0.25, 0.25, 0.75, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
         let map = error_map(&restored, &target, ErrorScale::Fixed(0.5)).unwrap();
         assert_eq!(map.pixel(0, 0), jet(0.5));
         assert_eq!(map.pixel(1, 0), jet(0.5));
         assert_eq!(map.pixel(2, 0), jet(1.0));
         // Symmetric in its two images.
-        assert_eq!(
-            map,
-            error_map(&target, &restored, ErrorScale::Fixed(0.5)).unwrap()
-        );
+        assert_eq!(map, error_map(&target, &restored, ErrorScale::Fixed(0.5)).unwrap());
     }
 
     #[test]
@@ -152,19 +135,11 @@ mod tests {
     fn bad_scales_and_sizes_are_refused() {
         let image = gradient(4, 4);
         for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-            assert!(matches!(
-                error_map(&image, &image, ErrorScale::Fixed(bad)),
-                Err(MetricError::InvalidScale(_))
-            ));
+            assert!(matches!(error_map(&image, &image, ErrorScale::Fixed(bad)), Err(MetricError::InvalidScale(_))));
         }
         assert_eq!(
             error_map(&image, &gradient(4, 5), ErrorScale::Auto),
-            Err(MetricError::SizeMismatch {
-                a_width: 4,
-                a_height: 4,
-                b_width: 4,
-                b_height: 5
-            })
+            Err(MetricError::SizeMismatch { a_width: 4, a_height: 4, b_width: 4, b_height: 5 })
         );
     }
 

@@ -94,11 +94,7 @@ pub enum LpipsError {
     MissingKey { key: String, expected: Vec<usize> },
     /// A tensor has the wrong shape.
     #[error("the LPIPS weight `{key}` has shape {found:?}, expected {expected:?}")]
-    ShapeMismatch {
-        key: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    ShapeMismatch { key: String, expected: Vec<usize>, found: Vec<usize> },
     /// A tensor is not floating point.
     #[error("the LPIPS weight `{key}` has dtype {found}, expected F32, F64, F16 or BF16")]
     Dtype { key: String, found: String },
@@ -110,12 +106,7 @@ pub enum LpipsError {
     Channels { channels: usize },
     /// The trunk cannot downsample an image this small.
     #[error("LPIPS ({variant:?}) needs images of at least {min}×{min} px, got {width}×{height}")]
-    TooSmall {
-        variant: LpipsVariant,
-        min: usize,
-        width: usize,
-        height: usize,
-    },
+    TooSmall { variant: LpipsVariant, min: usize, width: usize, height: usize },
 }
 
 /// Which AlexNet LPIPS: the trunk's downsampling and the weight keys it expects.
@@ -174,13 +165,7 @@ impl LpipsVariant {
     }
 
     fn layout(self) -> Layout {
-        let conv = |key, channels, kernel, stride, padding| ConvSpec {
-            key,
-            channels,
-            kernel,
-            stride,
-            padding,
-        };
+        let conv = |key, channels, kernel, stride, padding| ConvSpec { key, channels, kernel, stride, padding };
         let blur = |key, channels| Some(BlurSpec { key, channels });
         match self {
             Self::ShiftTolerant => Layout {
@@ -191,11 +176,7 @@ impl LpipsVariant {
                     conv("net.slice4.11", [384, 256], 3, 1, 1),
                     conv("net.slice5.13", [256, 256], 3, 1, 1),
                 ],
-                blurs: [
-                    blur("net.slice1.1.filt", 64),
-                    blur("net.slice2.4.filt", 64),
-                    blur("net.slice3.8.filt", 192),
-                ],
+                blurs: [blur("net.slice1.1.filt", 64), blur("net.slice2.4.filt", 64), blur("net.slice3.8.filt", 192)],
             },
             Self::Standard => Layout {
                 convs: [
@@ -261,13 +242,11 @@ impl LpipsConfig {
     /// Use [`LpipsConfig::load`] to measure anything.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Lpips<B> {
         let layout = self.variant.layout();
-        let scaling = |v: [f32; 3]| {
-            Param::from_tensor(Tensor::<B, 1>::from_floats(v, device).reshape([1, 3, 1, 1]))
-        };
+        let scaling = |v: [f32; 3]| Param::from_tensor(Tensor::<B, 1>::from_floats(v, device).reshape([1, 3, 1, 1]));
         let blur = |i: usize| {
-            layout.blurs[i].as_ref().map(|b| BlurPool {
-                filter: Param::from_tensor(binomial_filter(b.channels, device)),
-            })
+            layout.blurs[i]
+                .as_ref()
+                .map(|b| BlurPool { filter: Param::from_tensor(binomial_filter(b.channels, device)) })
         };
         let convs = &layout.convs;
         Lpips {
@@ -298,11 +277,7 @@ impl LpipsConfig {
     /// the keys). Every expected tensor is checked; the first missing or misshapen one is named
     /// in the error. The loaded parameters do not require gradients (LPIPS is a fixed metric,
     /// also when used as a loss on an autodiff backend).
-    pub fn load<B: Backend>(
-        &self,
-        bytes: &[u8],
-        device: &B::Device,
-    ) -> Result<Lpips<B>, LpipsError> {
+    pub fn load<B: Backend>(&self, bytes: &[u8], device: &B::Device) -> Result<Lpips<B>, LpipsError> {
         let file = SafeTensors::deserialize(bytes).map_err(|e| LpipsError::Parse(e.to_string()))?;
         let layout = self.variant.layout();
         // Check every key before building anything, so the error names the first bad key in
@@ -312,38 +287,26 @@ impl LpipsConfig {
         }
         let get = |key: &str, shape: &[usize]| read(&file, key, shape);
         let tensor4 = |key: &str, shape: [usize; 4]| -> Result<Param<Tensor<B, 4>>, LpipsError> {
-            Ok(Param::from_tensor(Tensor::from_data(
-                TensorData::new(get(key, &shape)?, shape),
-                device,
-            )))
+            Ok(Param::from_tensor(Tensor::from_data(TensorData::new(get(key, &shape)?, shape), device)))
         };
         let conv = |spec: &ConvSpec| -> Result<Conv2d<B>, LpipsError> {
             let mut conv = spec.config().init::<B>(device);
             conv.weight = tensor4(&format!("{}.weight", spec.key), spec.weight_shape())?;
             let bias = get(&format!("{}.bias", spec.key), &[spec.channels[1]])?;
-            conv.bias = Some(Param::from_tensor(Tensor::from_data(
-                TensorData::new(bias, [spec.channels[1]]),
-                device,
-            )));
+            conv.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [spec.channels[1]]), device)));
             Ok(conv)
         };
         let blur = |i: usize| -> Result<Option<BlurPool<B>>, LpipsError> {
             layout.blurs[i]
                 .as_ref()
-                .map(|b| {
-                    Ok(BlurPool {
-                        filter: tensor4(b.key, [b.channels, 1, 3, 3])?,
-                    })
-                })
+                .map(|b| Ok(BlurPool { filter: tensor4(b.key, [b.channels, 1, 3, 3])? }))
                 .transpose()
         };
         let heads = LPIPS_CHANNELS
             .iter()
             .enumerate()
             .map(|(l, &c)| {
-                let mut head = Conv2dConfig::new([c, 1], [1, 1])
-                    .with_bias(false)
-                    .init::<B>(device);
+                let mut head = Conv2dConfig::new([c, 1], [1, 1]).with_bias(false).init::<B>(device);
                 head.weight = tensor4(&format!("lin{l}.model.1.weight"), [1, c, 1, 1])?;
                 Ok(head)
             })
@@ -369,10 +332,8 @@ impl LpipsConfig {
 
 /// Reads tensor `key` as `f32` values, checking its presence, shape and dtype.
 fn read(file: &SafeTensors, key: &str, shape: &[usize]) -> Result<Vec<f32>, LpipsError> {
-    let view = file.tensor(key).map_err(|_| LpipsError::MissingKey {
-        key: key.to_string(),
-        expected: shape.to_vec(),
-    })?;
+    let view =
+        file.tensor(key).map_err(|_| LpipsError::MissingKey { key: key.to_string(), expected: shape.to_vec() })?;
     if view.shape() != shape {
         return Err(LpipsError::ShapeMismatch {
             key: key.to_string(),
@@ -382,28 +343,14 @@ fn read(file: &SafeTensors, key: &str, shape: &[usize]) -> Result<Vec<f32>, Lpip
     }
     let bytes = view.data();
     let values = match view.dtype() {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         Dtype::F64 => bytes
             .chunks_exact(8)
             .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
             .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(LpipsError::Dtype {
-                key: key.to_string(),
-                found: format!("{other:?}"),
-            })
-        }
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(LpipsError::Dtype { key: key.to_string(), found: format!("{other:?}") }),
     };
     Ok(values)
 }
@@ -411,12 +358,8 @@ fn read(file: &SafeTensors, key: &str, shape: &[usize]) -> Result<Vec<f32>, Lpip
 /// `[channels, 1, 3, 3]`: the normalised binomial filter `[1,2,1]ᵀ[1,2,1] / 16` per channel.
 fn binomial_filter<B: Backend>(channels: usize, device: &B::Device) -> Tensor<B, 4> {
     let taps = [1.0f32, 2.0, 1.0];
-    let kernel: Vec<f32> = (0..channels)
-        .flat_map(|_| {
-            taps.iter()
-                .flat_map(|&a| taps.iter().map(move |&b| a * b / 16.0))
-        })
-        .collect();
+    let kernel: Vec<f32> =
+        (0..channels).flat_map(|_| taps.iter().flat_map(|&a| taps.iter().map(move |&b| a * b / 16.0))).collect();
     Tensor::from_data(TensorData::new(kernel, [channels, 1, 3, 3]), device)
 }
 
@@ -435,12 +378,7 @@ impl<B: Backend> BlurPool<B> {
     pub fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
         let channels = input.dims()[1];
         let padded = input.pad((2, 2, 2, 2), PadMode::Reflect);
-        conv2d(
-            padded,
-            self.filter.val(),
-            None,
-            ConvOptions::new([2, 2], [0, 0], [1, 1], channels),
-        )
+        conv2d(padded, self.filter.val(), None, ConvOptions::new([2, 2], [0, 0], [1, 1], channels))
     }
 }
 
@@ -505,12 +443,7 @@ impl<B: Backend> Lpips<B> {
         }
         let min = self.variant().min_side();
         if height < min || width < min {
-            return Err(LpipsError::TooSmall {
-                variant: self.variant(),
-                min,
-                width,
-                height,
-            });
+            return Err(LpipsError::TooSmall { variant: self.variant(), min, width, height });
         }
         Ok(())
     }
@@ -557,12 +490,7 @@ impl<B: Backend> Lpips<B> {
         let features = self.features(x);
         let mut heads = self.heads.iter();
         features.map(|f| {
-            let norm = f
-                .clone()
-                .powi_scalar(2)
-                .sum_dim(1)
-                .sqrt()
-                .add_scalar(NORM_EPS);
+            let norm = f.clone().powi_scalar(2).sum_dim(1).sqrt().add_scalar(NORM_EPS);
             let f = f / norm;
             let diff = (f.clone().narrow(0, 0, n) - f.narrow(0, n, n)).powi_scalar(2);
             let head = heads.next().expect("five heads");
@@ -590,13 +518,9 @@ impl<B: Backend> Lpips<B> {
         let dims = |image: &Image| [1, 3, image.height() as usize, image.width() as usize];
         self.check_shapes(dims(a), dims(b))?;
         let device = self.shift.val().device();
-        let tensor = |image: &Image| {
-            Tensor::<B, 4>::from_data(TensorData::new(image.to_planar(), dims(image)), &device)
-        };
-        Ok(self
-            .distance(tensor(a), tensor(b))
-            .into_scalar()
-            .elem::<f32>())
+        let tensor =
+            |image: &Image| Tensor::<B, 4>::from_data(TensorData::new(image.to_planar(), dims(image)), &device);
+        Ok(self.distance(tensor(a), tensor(b)).into_scalar().elem::<f32>())
     }
 }
 
@@ -620,20 +544,13 @@ mod tests {
                     shape[0] += 1;
                 }
                 let n: usize = shape.iter().product();
-                let bytes = (0..n)
-                    .flat_map(|i| ((i % 7) as f32 * 0.01).to_le_bytes())
-                    .collect();
+                let bytes = (0..n).flat_map(|i| ((i % 7) as f32 * 0.01).to_le_bytes()).collect();
                 (key, shape, bytes)
             })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
             .iter()
-            .map(|(k, s, d)| {
-                (
-                    k.clone(),
-                    safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d).unwrap(),
-                )
-            })
+            .map(|(k, s, d)| (k.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d).unwrap()))
             .collect();
         safetensors::serialize(views, &None).unwrap()
     }
@@ -641,28 +558,15 @@ mod tests {
     #[test]
     fn weight_keys_match_the_pytorch_state_dicts() {
         let st = LpipsVariant::ShiftTolerant.weight_shapes();
-        assert_eq!(
-            st.len(),
-            20,
-            "stlpips' alex_shift_tolerant.pth has 20 tensors"
-        );
+        assert_eq!(st.len(), 20, "stlpips' alex_shift_tolerant.pth has 20 tensors");
         let total: usize = st.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
         assert_eq!(total, 2_473_734);
         let names: Vec<&str> = st.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            &names[2..5],
-            [
-                "net.slice1.0.weight",
-                "net.slice1.0.bias",
-                "net.slice1.1.filt"
-            ]
-        );
+        assert_eq!(&names[2..5], ["net.slice1.0.weight", "net.slice1.0.bias", "net.slice1.1.filt"]);
         assert!(names.contains(&"net.slice3.8.filt") && names.contains(&"lin4.model.1.weight"));
         let standard = LpipsVariant::Standard.weight_shapes();
         assert_eq!(standard.len(), 17);
-        assert!(standard
-            .iter()
-            .any(|(k, s)| k == "net.slice2.3.weight" && s == &vec![192, 64, 5, 5]));
+        assert!(standard.iter().any(|(k, s)| k == "net.slice2.3.weight" && s == &vec![192, 64, 5, 5]));
     }
 
     #[test]
@@ -670,25 +574,15 @@ mod tests {
         let device = Default::default();
         let variant = LpipsVariant::ShiftTolerant;
         let config = LpipsConfig::new();
-        assert!(config
-            .load::<B>(&weights_bytes(variant, None, None), &device)
-            .is_ok());
-        match config.load::<B>(
-            &weights_bytes(variant, Some("net.slice2.4.filt"), None),
-            &device,
-        ) {
+        assert!(config.load::<B>(&weights_bytes(variant, None, None), &device).is_ok());
+        match config.load::<B>(&weights_bytes(variant, Some("net.slice2.4.filt"), None), &device) {
             Err(LpipsError::MissingKey { key, expected }) => {
                 assert_eq!(key, "net.slice2.4.filt");
                 assert_eq!(expected, vec![64, 1, 3, 3]);
             }
             other => panic!("{other:?}"),
         }
-        let err = config
-            .load::<B>(
-                &weights_bytes(variant, None, Some("net.slice3.9.weight")),
-                &device,
-            )
-            .unwrap_err();
+        let err = config.load::<B>(&weights_bytes(variant, None, Some("net.slice3.9.weight")), &device).unwrap_err();
         assert_eq!(
             err,
             LpipsError::ShapeMismatch {
@@ -697,22 +591,15 @@ mod tests {
                 found: vec![385, 192, 3, 3],
             }
         );
-        assert!(
-            err.to_string().contains("net.slice3.9.weight")
-                && err.to_string().contains("[385, 192, 3, 3]")
-        );
-        assert!(matches!(
-            config.load::<B>(b"not safetensors", &device),
-            Err(LpipsError::Parse(_))
-        ));
+        assert!(err.to_string().contains("net.slice3.9.weight") && err.to_string().contains("[385, 192, 3, 3]"));
+        assert!(matches!(config.load::<B>(b"not safetensors", &device), Err(LpipsError::Parse(_))));
     }
 
     #[test]
     fn variant_is_detected_from_the_keys() {
         let device = Default::default();
         for variant in [LpipsVariant::ShiftTolerant, LpipsVariant::Standard] {
-            let lpips =
-                Lpips::<B>::from_safetensors(&weights_bytes(variant, None, None), &device).unwrap();
+            let lpips = Lpips::<B>::from_safetensors(&weights_bytes(variant, None, None), &device).unwrap();
             assert_eq!(lpips.variant(), variant);
         }
     }
@@ -727,9 +614,7 @@ mod tests {
     #[test]
     fn blur_pool_keeps_a_constant_image_and_halves_its_size() {
         let device = Default::default();
-        let blur = BlurPool::<B> {
-            filter: Param::from_tensor(binomial_filter(3, &device)),
-        };
+        let blur = BlurPool::<B> { filter: Param::from_tensor(binomial_filter(3, &device)) };
         let out = blur.forward(Tensor::ones([1, 3, 9, 10], &device).mul_scalar(0.5));
         assert_eq!(out.dims(), [1, 3, 6, 6]);
         let max_err = out.sub_scalar(0.5).abs().max().into_scalar();
@@ -742,11 +627,7 @@ mod tests {
         for variant in [LpipsVariant::ShiftTolerant, LpipsVariant::Standard] {
             let lpips = LpipsConfig::new().with_variant(variant).init::<B>(&device);
             let min = variant.min_side();
-            let a = Tensor::<B, 4>::random(
-                [2, 3, min, min + 3],
-                Distribution::Uniform(0.0, 1.0),
-                &device,
-            );
+            let a = Tensor::<B, 4>::random([2, 3, min, min + 3], Distribution::Uniform(0.0, 1.0), &device);
             let d: Vec<f32> = lpips.distance(a.clone(), a).into_data().to_vec().unwrap();
             assert_eq!(d.len(), 2);
             assert!(d.iter().all(|v| v.abs() < 1e-6), "{d:?}");
@@ -754,10 +635,7 @@ mod tests {
                 lpips.check_shapes([1, 3, min - 1, 64], [1, 3, min - 1, 64]),
                 Err(LpipsError::TooSmall { .. })
             ));
-            assert!(matches!(
-                lpips.check_shapes([1, 3, 64, 64], [1, 3, 64, 65]),
-                Err(LpipsError::ShapeDiffers { .. })
-            ));
+            assert!(matches!(lpips.check_shapes([1, 3, 64, 64], [1, 3, 64, 65]), Err(LpipsError::ShapeDiffers { .. })));
         }
     }
 
@@ -770,9 +648,6 @@ mod tests {
         assert_eq!(lpips.lpips_images(&a, &a).unwrap(), 0.0);
         assert!(lpips.lpips_images(&a, &b).unwrap() > 0.0);
         let small = Image::zeros(20, 22);
-        assert!(matches!(
-            lpips.lpips_images(&small, &small),
-            Err(LpipsError::TooSmall { min: 21, .. })
-        ));
+        assert!(matches!(lpips.lpips_images(&small, &small), Err(LpipsError::TooSmall { min: 21, .. })));
     }
 }

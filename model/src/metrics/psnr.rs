@@ -56,21 +56,10 @@ impl MetricOptions {
 pub enum MetricError {
     /// The two images must have the same size.
     #[error("the images differ in size: {a_width}×{a_height} and {b_width}×{b_height}")]
-    SizeMismatch {
-        a_width: u32,
-        a_height: u32,
-        b_width: u32,
-        b_height: u32,
-    },
+    SizeMismatch { a_width: u32, a_height: u32, b_width: u32, b_height: u32 },
     /// Cropping would leave no pixel.
-    #[error(
-        "a crop border of {crop_border} px on each edge leaves nothing of a {width}×{height} image"
-    )]
-    CropTooLarge {
-        crop_border: u32,
-        width: u32,
-        height: u32,
-    },
+    #[error("a crop border of {crop_border} px on each edge leaves nothing of a {width}×{height} image")]
+    CropTooLarge { crop_border: u32, width: u32, height: u32 },
     /// The (cropped) images are smaller than the metric's window.
     #[error("the metric needs at least {min}×{min} pixels after cropping, got {width}×{height}")]
     TooSmall { width: u32, height: u32, min: u32 },
@@ -138,11 +127,7 @@ pub(crate) struct Measured<'a> {
 
 impl<'a> Measured<'a> {
     /// Both images of a pair, after checking their sizes and the crop.
-    pub fn pair(
-        a: &'a Image,
-        b: &'a Image,
-        opts: &MetricOptions,
-    ) -> Result<(Self, Self), MetricError> {
+    pub fn pair(a: &'a Image, b: &'a Image, opts: &MetricOptions) -> Result<(Self, Self), MetricError> {
         check_same_size(a, b)?;
         Ok((Self::new(a, opts)?, Self::new(b, opts)?))
     }
@@ -151,11 +136,7 @@ impl<'a> Measured<'a> {
         let (width, height) = (image.width(), image.height());
         let twice = 2 * u64::from(opts.crop_border);
         if twice >= u64::from(width) || twice >= u64::from(height) {
-            return Err(MetricError::CropTooLarge {
-                crop_border: opts.crop_border,
-                width,
-                height,
-            });
+            return Err(MetricError::CropTooLarge { crop_border: opts.crop_border, width, height });
         }
         let crop = opts.crop_border as usize;
         Ok(Self {
@@ -241,10 +222,7 @@ mod tests {
         // Black against white differs by 219 on Y: PSNR = 20 log10(255 / 219).
         let opts = MetricOptions::new().with_y_channel(true);
         let got = psnr(&solid(3, 3, [0.0; 3]), &solid(3, 3, [1.0; 3]), &opts).unwrap();
-        assert!(
-            (got - 20.0 * (255.0f64 / 219.0).log10()).abs() < 1e-12,
-            "{got}"
-        );
+        assert!((got - 20.0 * (255.0f64 / 219.0).log10()).abs() < 1e-12, "{got}");
     }
 
     #[test]
@@ -265,38 +243,17 @@ mod tests {
             let p = a.pixel(x, y);
             [p[0] * 0.9, (p[1] + 0.05).min(1.0), p[2]]
         });
-        for opts in [
-            MetricOptions::new(),
-            MetricOptions::new()
-                .with_crop_border(2)
-                .with_y_channel(true),
-        ] {
+        for opts in [MetricOptions::new(), MetricOptions::new().with_crop_border(2).with_y_channel(true)] {
             assert_eq!(psnr(&a, &b, &opts).unwrap(), psnr(&b, &a, &opts).unwrap());
         }
     }
 
     #[test]
     fn mismatched_sizes_name_both() {
-        let err = psnr(
-            &Image::zeros(4, 4),
-            &Image::zeros(5, 4),
-            &MetricOptions::default(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            MetricError::SizeMismatch {
-                a_width: 4,
-                a_height: 4,
-                b_width: 5,
-                b_height: 4
-            }
-        );
+        let err = psnr(&Image::zeros(4, 4), &Image::zeros(5, 4), &MetricOptions::default()).unwrap_err();
+        assert_eq!(err, MetricError::SizeMismatch { a_width: 4, a_height: 4, b_width: 5, b_height: 4 });
         let message = err.to_string();
-        assert!(
-            message.contains("4×4") && message.contains("5×4"),
-            "{message}"
-        );
+        assert!(message.contains("4×4") && message.contains("5×4"), "{message}");
     }
 
     #[test]
@@ -305,11 +262,7 @@ mod tests {
         let opts = MetricOptions::new().with_crop_border(3);
         assert!(matches!(
             psnr(&image, &image, &opts),
-            Err(MetricError::CropTooLarge {
-                crop_border: 3,
-                width: 10,
-                height: 6
-            })
+            Err(MetricError::CropTooLarge { crop_border: 3, width: 10, height: 6 })
         ));
         assert!(psnr(&image, &image, &MetricOptions::new().with_crop_border(2)).is_ok());
     }

@@ -47,11 +47,7 @@ pub const SSIM_K2: f64 = 0.03;
 pub fn ssim(a: &Image, b: &Image, opts: &MetricOptions) -> Result<f64, MetricError> {
     let (a, b) = Measured::pair(a, b, opts)?;
     if a.width < SSIM_WINDOW || a.height < SSIM_WINDOW {
-        return Err(MetricError::TooSmall {
-            width: a.width as u32,
-            height: a.height as u32,
-            min: SSIM_WINDOW as u32,
-        });
+        return Err(MetricError::TooSmall { width: a.width as u32, height: a.height as u32, min: SSIM_WINDOW as u32 });
     }
     let channels = a.channels();
     let total: f64 = (0..channels).map(|c| channel_ssim(&a, &b, c)).sum();
@@ -139,17 +135,13 @@ mod tests {
 
     fn random(width: u32, height: u32, seed: u64) -> Image {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Image::from_fn(width, height, |_, _| {
-            [rng.random(), rng.random(), rng.random()]
-        })
+        Image::from_fn(width, height, |_, _| [rng.random(), rng.random(), rng.random()])
     }
 
     fn noisy(image: &Image, amplitude: f32, seed: u64) -> Image {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         Image::from_fn(image.width(), image.height(), |x, y| {
-            image
-                .pixel(x, y)
-                .map(|v| (v + amplitude * (rng.random::<f32>() - 0.5)).clamp(0.0, 1.0))
+            image.pixel(x, y).map(|v| (v + amplitude * (rng.random::<f32>() - 0.5)).clamp(0.0, 1.0))
         })
     }
 
@@ -181,8 +173,8 @@ mod tests {
                     }
                 }
                 let (va, vb, cov) = (m[2] - m[0] * m[0], m[3] - m[1] * m[1], m[4] - m[0] * m[1]);
-                sum += ((2.0 * m[0] * m[1] + c1) * (2.0 * cov + c2))
-                    / ((m[0] * m[0] + m[1] * m[1] + c1) * (va + vb + c2));
+                sum +=
+                    ((2.0 * m[0] * m[1] + c1) * (2.0 * cov + c2)) / ((m[0] * m[0] + m[1] * m[1] + c1) * (va + vb + c2));
             }
         }
         sum / ((width - 10) * (height - 10)) as f64
@@ -191,11 +183,9 @@ mod tests {
     #[test]
     fn identical_images_give_one() {
         let image = random(17, 14, 1);
-        for opts in [
-            MetricOptions::new(),
-            MetricOptions::new().with_y_channel(true),
-            MetricOptions::new().with_crop_border(1),
-        ] {
+        for opts in
+            [MetricOptions::new(), MetricOptions::new().with_y_channel(true), MetricOptions::new().with_crop_border(1)]
+        {
             let got = ssim(&image, &image, &opts).unwrap();
             assert!((got - 1.0).abs() < 1e-12, "{opts:?}: {got}");
         }
@@ -205,16 +195,9 @@ mod tests {
     fn matches_direct_two_dimensional_filtering() {
         let (a, b) = (random(19, 15, 2), random(19, 15, 3));
         let plane = |image: &Image, c: usize| -> Vec<f64> {
-            image
-                .data()
-                .chunks_exact(3)
-                .map(|p| f64::from(p[c]) * 255.0)
-                .collect()
+            image.data().chunks_exact(3).map(|p| f64::from(p[c]) * 255.0).collect()
         };
-        let expected = (0..3)
-            .map(|c| brute_force(&plane(&a, c), &plane(&b, c), 19, 15))
-            .sum::<f64>()
-            / 3.0;
+        let expected = (0..3).map(|c| brute_force(&plane(&a, c), &plane(&b, c), 19, 15)).sum::<f64>() / 3.0;
         let got = ssim(&a, &b, &MetricOptions::default()).unwrap();
         assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
     }
@@ -239,10 +222,7 @@ mod tests {
         let s_light = ssim(&clean, &light, &opts).unwrap();
         let s_heavy = ssim(&clean, &heavy, &opts).unwrap();
         assert_eq!(s_light, ssim(&light, &clean, &opts).unwrap());
-        assert!(
-            s_light < 1.0 && s_heavy < s_light && s_heavy > -1.0,
-            "{s_light} {s_heavy}"
-        );
+        assert!(s_light < 1.0 && s_heavy < s_light && s_heavy > -1.0, "{s_light} {s_heavy}");
     }
 
     #[test]
@@ -259,42 +239,19 @@ mod tests {
     fn too_small_images_are_refused() {
         let opts = MetricOptions::default();
         let small = Image::zeros(10, 12);
-        assert_eq!(
-            ssim(&small, &small, &opts),
-            Err(MetricError::TooSmall {
-                width: 10,
-                height: 12,
-                min: 11
-            })
-        );
+        assert_eq!(ssim(&small, &small, &opts), Err(MetricError::TooSmall { width: 10, height: 12, min: 11 }));
         let exact = Image::zeros(11, 11);
         assert!(ssim(&exact, &exact, &opts).is_ok());
         let cropped = Image::zeros(20, 20);
         assert_eq!(
             ssim(&cropped, &cropped, &opts.with_crop_border(5)),
-            Err(MetricError::TooSmall {
-                width: 10,
-                height: 10,
-                min: 11
-            })
+            Err(MetricError::TooSmall { width: 10, height: 10, min: 11 })
         );
     }
 
     #[test]
     fn mismatched_sizes_are_refused() {
-        let err = ssim(
-            &Image::zeros(12, 12),
-            &Image::zeros(12, 13),
-            &MetricOptions::default(),
-        );
-        assert_eq!(
-            err,
-            Err(MetricError::SizeMismatch {
-                a_width: 12,
-                a_height: 12,
-                b_width: 12,
-                b_height: 13
-            })
-        );
+        let err = ssim(&Image::zeros(12, 12), &Image::zeros(12, 13), &MetricOptions::default());
+        assert_eq!(err, Err(MetricError::SizeMismatch { a_width: 12, a_height: 12, b_width: 12, b_height: 13 }));
     }
 }

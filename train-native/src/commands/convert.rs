@@ -7,6 +7,7 @@ use restora_model::weights::{self, StoredPrecision, WeightFile};
 
 use crate::cli::{ConvertArgs, PrecisionChoice};
 use crate::files::{ensure_not_an_input, write_atomic};
+use crate::pth_import::read_pth;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -25,12 +26,14 @@ fn format_of(path: &Path) -> Result<Format> {
 pub fn run(args: ConvertArgs) -> Result<()> {
     let (from, to) = (format_of(&args.input)?, format_of(&args.output)?);
     ensure_not_an_input(&args.output, &[&args.input])?;
-    let bytes = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut file = match from {
-        Format::Pth => WeightFile::from_pth(&bytes),
-        Format::Safetensors => WeightFile::from_safetensors(&bytes),
-    }
-    .with_context(|| format!("cannot read weights from {}", args.input.display()))?;
+        Format::Pth => read_pth(&args.input)?,
+        Format::Safetensors => {
+            let bytes = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+            WeightFile::from_safetensors(&bytes)
+                .with_context(|| format!("cannot read weights from {}", args.input.display()))?
+        }
+    };
 
     // Check the tensors really are a Restormer, and put them in the official order.
     let config = file.config()?;

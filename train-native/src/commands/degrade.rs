@@ -44,7 +44,9 @@ fn degradation(args: &DegradeArgs) -> Result<Degradation> {
     }
     let Some(kind) = args.kind else { bail!("give --kind or --random") };
     Ok(match kind {
-        DegradationKind::GaussianNoise => Degradation::GaussianNoise(GaussianNoise { sigma: args.sigma.unwrap_or(25.0) }),
+        DegradationKind::GaussianNoise => {
+            Degradation::GaussianNoise(GaussianNoise { sigma: args.sigma.unwrap_or(25.0) })
+        }
         DegradationKind::PoissonNoise => Degradation::PoissonNoise(PoissonNoise { peak: args.peak }),
         DegradationKind::SaltAndPepper => Degradation::SaltAndPepper(SaltAndPepper { ratio: args.ratio }),
         DegradationKind::GaussianBlur => Degradation::GaussianBlur(GaussianBlur { sigma: args.sigma.unwrap_or(1.5) }),

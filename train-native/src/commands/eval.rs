@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use burn::prelude::Backend;
 use restora_model::degradations::{
-    Aliasing, Degradation, GaussianBlur, GaussianNoise, MotionBlur, MotionKernel, PoissonNoise, SaltAndPepper, Scratches,
-    Task,
+    Aliasing, Degradation, GaussianBlur, GaussianNoise, MotionBlur, MotionKernel, PoissonNoise, SaltAndPepper,
+    Scratches, Task,
 };
 use restora_model::inference::{restore, Control, TileOptions};
 use restora_model::metrics::{error_map, psnr, ssim, ErrorScale, Lpips, MetricOptions};
@@ -147,8 +147,9 @@ impl BackendTask for Job<'_> {
             for (t, &task) in args.tasks.iter().enumerate() {
                 for (d, degradation) in evaluation_set(task).iter().enumerate() {
                     let degraded = degradation.apply(&clean, args.seed.wrapping_add(index as u64))?;
-                    let restored =
-                        restore(&model, &degraded.image, degraded.mask.as_ref(), &tiles, &device, |_| Control::Continue)?;
+                    let restored = restore(&model, &degraded.image, degraded.mask.as_ref(), &tiles, &device, |_| {
+                        Control::Continue
+                    })?;
                     let pair = (score(&degraded.image, &clean)?, score(&restored, &clean)?);
                     eprintln!(
                         "{} {:<16} {:.2} dB → {:.2} dB",
@@ -160,7 +161,10 @@ impl BackendTask for Job<'_> {
                     if let Some(dir) = &args.error_maps {
                         write_error_map(dir, path, degradation.kind(), &restored, &clean)?;
                     }
-                    sums.entry((t, d)).or_insert_with(|| (task, degradation.kind().to_string(), Vec::new())).2.push(pair);
+                    sums.entry((t, d))
+                        .or_insert_with(|| (task, degradation.kind().to_string(), Vec::new()))
+                        .2
+                        .push(pair);
                 }
             }
         }

@@ -24,8 +24,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
             "config": config,
             "parameters": params,
             "size": args.size,
-            "macs": macs,
-            "gmacs": macs as f64 / 1e9,
+            "macs": macs.total(),
+            "macs_convolutions": macs.convolutions,
+            "macs_attention": macs.attention,
             "f32_megabytes": params as f64 * 4.0 / 1e6,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
@@ -37,9 +38,24 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("heads:        {:?}", config.heads);
     println!("ffn factor:   {}", config.ffn_expansion_factor);
     println!("layer norm:   {:?}", config.layer_norm);
-    println!("input:        {} channels{}", config.input_channels(), if config.mask_aware { " (RGB + mask)" } else { " (RGB)" });
-    println!("parameters:   {} ({:.1} MB as f32, {:.1} MB as f16)", group(params), params as f64 * 4e-6, params as f64 * 2e-6);
-    println!("MACs @ {0}×{0}: {1:.2} G", args.size, macs as f64 / 1e9);
+    println!(
+        "input:        {} channels{}",
+        config.input_channels(),
+        if config.mask_aware { " (RGB + mask)" } else { " (RGB)" }
+    );
+    println!(
+        "parameters:   {} ({:.1} MB as f32, {:.1} MB as f16)",
+        group(params),
+        params as f64 * 4e-6,
+        params as f64 * 2e-6
+    );
+    println!(
+        "MACs @ {0}×{0}: {1:.2} G ({2:.2} G convolutions, as the paper counts, + {3:.2} G attention)",
+        args.size,
+        macs.total() as f64 / 1e9,
+        macs.convolutions as f64 / 1e9,
+        macs.attention as f64 / 1e9
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod convert;
 mod degrade;
+mod demo;
 mod eval;
 mod info;
 mod restore;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Info(args) => info::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 
