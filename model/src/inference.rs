@@ -8,6 +8,7 @@
 
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
+use burn::tensor::TensorData;
 
 use crate::{Image, ImageError, Mask, Restormer};
 
@@ -178,6 +179,22 @@ impl<'a, B: Backend> Restoration<'a, B> {
         Ok(())
     }
 
+    /// Blends a tile's read-back result and reports progress; fails with
+    /// [`InferenceError::Cancelled`] when the callback asks to stop.
+    fn tile_done(
+        &mut self,
+        index: usize,
+        data: TensorData,
+        progress: &mut impl FnMut(Progress) -> Control,
+    ) -> Result<(), InferenceError> {
+        let values = data.into_vec::<f32>().map_err(|e| InferenceError::Device(format!("{e:?}")))?;
+        self.accumulate(index, &values)?;
+        match progress(Progress { done: index + 1, total: self.tiles.len() }) {
+            Control::Continue => Ok(()),
+            Control::Cancel => Err(InferenceError::Cancelled),
+        }
+    }
+
     /// The blended image; where a mask was given, pixels outside it are the input's own.
     pub fn finish(self) -> Result<Image, InferenceError> {
         let mut data = self.sum;
@@ -209,14 +226,9 @@ pub fn restore<B: Backend>(
     mut progress: impl FnMut(Progress) -> Control,
 ) -> Result<Image, InferenceError> {
     let mut restoration = Restoration::new(model, image, mask, options, device)?;
-    let total = restoration.tiles().len();
-    for index in 0..total {
-        let output = restoration.run_tile(index);
-        let values = output.into_data().into_vec::<f32>().map_err(|e| InferenceError::Device(format!("{e:?}")))?;
-        restoration.accumulate(index, &values)?;
-        if progress(Progress { done: index + 1, total }) == Control::Cancel {
-            return Err(InferenceError::Cancelled);
-        }
+    for index in 0..restoration.tiles().len() {
+        let data = restoration.run_tile(index).into_data();
+        restoration.tile_done(index, data, &mut progress)?;
     }
     restoration.finish()
 }
@@ -231,15 +243,10 @@ pub async fn restore_async<B: Backend>(
     mut progress: impl FnMut(Progress) -> Control,
 ) -> Result<Image, InferenceError> {
     let mut restoration = Restoration::new(model, image, mask, options, device)?;
-    let total = restoration.tiles().len();
-    for index in 0..total {
-        let output = restoration.run_tile(index);
-        let data = output.into_data_async().await.map_err(|e| InferenceError::Device(format!("{e:?}")))?;
-        let values = data.into_vec::<f32>().map_err(|e| InferenceError::Device(format!("{e:?}")))?;
-        restoration.accumulate(index, &values)?;
-        if progress(Progress { done: index + 1, total }) == Control::Cancel {
-            return Err(InferenceError::Cancelled);
-        }
+    for index in 0..restoration.tiles().len() {
+        let data = restoration.run_tile(index).into_data_async().await;
+        let data = data.map_err(|e| InferenceError::Device(format!("{e:?}")))?;
+        restoration.tile_done(index, data, &mut progress)?;
     }
     restoration.finish()
 }
