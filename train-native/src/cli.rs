@@ -41,6 +41,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Degrade a sample photo for every task and restore it with the shipped weights, reporting the gain.
     Demo(DemoArgs),
+    /// Train a model on clean images degraded on the fly, the four tasks taking turns (resumable).
+    Train(crate::commands::train::TrainArgs),
 }
 
 /// The restoration a user asks for.

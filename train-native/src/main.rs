@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod files;
 mod pth_import;
+mod training;
 
 use clap::Parser;
 

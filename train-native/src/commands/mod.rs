@@ -6,6 +6,7 @@ mod demo;
 mod eval;
 mod info;
 mod restore;
+pub(crate) mod train;
 
 use anyhow::Result;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 

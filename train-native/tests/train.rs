@@ -1,0 +1,163 @@
+//! End-to-end tests of `train-native train` on the CPU with the tiny preset and small generated
+//! images. Patches are 16 px: burn-ndarray 0.20.1's convolution backward (a naive transposed
+//! convolution with dynamic indexing) runs tiny at about 1 iteration/s at 16 px, batch 2, in a debug build.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use restora_model::weights::WeightFile;
+use restora_model::{BitDepth, Image};
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train-native")).args(args).output().expect("the binary runs")
+}
+
+fn ok(output: Output) -> Output {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Four small structured images (gradients, stripes, a disc) and one too small for a patch.
+fn data(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("nested")).unwrap();
+    for i in 0..4u32 {
+        let (w, h) = (40 + 8 * i, 36);
+        let image = Image::from_fn(w, h, |x, y| {
+            let disc = (x as i32 - 14).pow(2) + (y as i32 - 16).pow(2) < 64;
+            if disc {
+                return [0.9, 0.2, 0.1];
+            }
+            let stripes = if ((x + i) / 3 + y / 5) % 2 == 0 { 0.8 } else { 0.3 };
+            [x as f32 / w as f32, y as f32 / h as f32, stripes]
+        });
+        let path = if i == 3 { data.join("nested/img3.png") } else { data.join(format!("img{i}.png")) };
+        std::fs::write(path, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
+    }
+    std::fs::write(data.join("tiny.png"), Image::zeros(8, 8).encode_png(BitDepth::Eight).unwrap()).unwrap();
+    data
+}
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["train", "--data", s(data), "--out", s(out), "--preset", "tiny", "--patch", "16", "--backend", "cpu"];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+fn log(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn train_rows(out: &Path) -> Vec<Value> {
+    log(out).into_iter().filter(|row| row["type"] == "train").collect()
+}
+
+fn weights(path: &Path) -> WeightFile {
+    WeightFile::from_safetensors(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn loss_decreases_and_small_images_are_skipped() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let out = dir.path().join("run");
+    // All 20 iterations denoise (switch every 250); the learning rate is raised for a short run.
+    let result = ok(train(&data, &out, &["--batch", "2", "--iters", "20", "--lr", "2e-3", "--seed", "3"]));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("skipped") && stderr.contains("tiny.png"), "{stderr}");
+    let losses: Vec<f64> = train_rows(&out).iter().map(|r| r["loss"].as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), 20);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (first, last) = (mean(&losses[..5]), mean(&losses[15..]));
+    assert!(last < first, "mean loss of the last 5 iterations {last} is not below the first 5 {first}: {losses:?}");
+    for name in ["config.toml", "last.safetensors", "checkpoints/last.json"] {
+        assert!(out.join(name).exists(), "{name}");
+    }
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("preset = \"tiny\"") && config.contains("iters = 20"), "{config}");
+}
+
+#[test]
+fn tasks_follow_the_schedule_and_weights_restore() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let out = dir.path().join("run");
+    ok(train(
+        &data,
+        &out,
+        &["--batch", "1", "--iters", "13", "--switch-every", "3", "--val", s(&data), "--val-every", "6"],
+    ));
+    let tasks: Vec<String> = train_rows(&out).iter().map(|r| r["task"].as_str().unwrap().to_string()).collect();
+    let expected: Vec<&str> = (0..13).map(|i| ["denoise", "deblur", "dealias", "inpaint"][(i / 3) % 4]).collect();
+    assert_eq!(tasks, expected);
+    // Validation rows for every task at 6, 12 and the end; a best checkpoint.
+    let val: Vec<Value> = log(&out).into_iter().filter(|r| r["type"] == "val").collect();
+    assert_eq!(val.len(), 12, "{val:?}");
+    assert!(val.iter().all(|r| r["psnr"].as_f64().unwrap().is_finite()));
+    assert!(out.join("best.safetensors").exists());
+    // The weights are a `restore --weights` file.
+    let restored = dir.path().join("restored.png");
+    ok(cli(&[
+        "restore",
+        "--weights",
+        s(&out.join("best.safetensors")),
+        "--input",
+        s(&data.join("img0.png")),
+        "--output",
+        s(&restored),
+    ]));
+    assert!(restored.exists());
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoint() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let common = ["--batch", "1", "--iters", "12", "--switch-every", "2", "--seed", "7", "--checkpoint-every", "3"];
+    let straight = dir.path().join("straight");
+    ok(train(&data, &straight, &common));
+
+    let resumed = dir.path().join("resumed");
+    let mut first = common.to_vec();
+    first.extend(["--stop-after", "6"]);
+    ok(train(&data, &resumed, &first));
+    assert_eq!(train_rows(&resumed).len(), 6);
+    // Starting over in a run folder is refused.
+    let again = train(&data, &resumed, &common);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    // A crash while writing the next checkpoint: a half-filled folder and stray temporary files.
+    let checkpoints = resumed.join("checkpoints");
+    std::fs::create_dir_all(checkpoints.join("iter-00000009")).unwrap();
+    std::fs::write(checkpoints.join("iter-00000009/model.safetensors"), b"trunc").unwrap();
+    std::fs::write(checkpoints.join(".last.json.tmp-99999"), b"{\"dir\": \"iter-0000").unwrap();
+    std::fs::write(checkpoints.join("iter-00000006/.state.json.tmp-99999"), b"{").unwrap();
+    // Rows an interrupted run wrote after its checkpoint are dropped on resume.
+    let mut text = std::fs::read_to_string(resumed.join("log.jsonl")).unwrap();
+    text.push_str("{\"type\":\"train\",\"iteration\":7,\"task\":\"inpaint\",\"loss\":1.0}\n");
+    std::fs::write(resumed.join("log.jsonl"), text).unwrap();
+
+    let result = ok(cli(&["train", "--resume", s(&resumed), "--backend", "cpu"]));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("at iteration 6"));
+    let (a, b) = (train_rows(&straight), train_rows(&resumed));
+    let iterations: Vec<u64> = b.iter().map(|r| r["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(iterations, (1..=12).collect::<Vec<u64>>());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x["task"], &x["loss"], &x["lr"], &x["kinds"]), (&y["task"], &y["loss"], &y["lr"], &y["kinds"]));
+    }
+    let (a, b) = (weights(&straight.join("last.safetensors")), weights(&resumed.join("last.safetensors")));
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (x, y) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!(x.key, y.key);
+        assert!(x.values == y.values, "{} differs after resuming", x.key);
+    }
+    // Only the committed checkpoint folders remain.
+    assert!(!checkpoints.join("iter-00000009").exists());
+}
