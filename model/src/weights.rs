@@ -134,13 +134,6 @@ impl WeightFile {
             None => infer_config(&self.shapes()),
         }
     }
-
-    /// Sorts the tensors in the order the model declares them.
-    fn sort_like<B: Backend>(&mut self, model: &Restormer<B>) {
-        let order: HashMap<String, usize> =
-            model.collect(None, None, false).iter().enumerate().map(|(i, s)| (s.full_path(), i)).collect();
-        self.tensors.sort_by_key(|t| (order.get(&t.key).copied().unwrap_or(usize::MAX), t.key.clone()));
-    }
 }
 
 /// Keeps the official key order across a save/load round trip (safetensors sorts keys).
@@ -226,7 +219,9 @@ pub fn apply<B: Backend>(mut model: Restormer<B>, file: &WeightFile) -> Result<R
 
 /// Reorders a file's tensors into the model's declaration order (the official order).
 pub fn official_order<B: Backend>(file: &mut WeightFile, model: &Restormer<B>) {
-    file.sort_like(model);
+    let order: HashMap<String, usize> =
+        model.collect(None, None, false).iter().enumerate().map(|(i, s)| (s.full_path(), i)).collect();
+    file.tensors.sort_by_key(|t| (order.get(&t.key).copied().unwrap_or(usize::MAX), t.key.clone()));
 }
 
 /// Infers the configuration of an official-style state dict from its keys and shapes.
