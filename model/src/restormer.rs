@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{
-    conv, forward_blocks, Downsample, LayerNormKind, LevelMask, OverlapPatchEmbed, OverlapPatchEmbedConfig,
+    conv, forward_blocks, pointwise, Downsample, LayerNormKind, LevelMask, OverlapPatchEmbed, OverlapPatchEmbedConfig,
     ResampleConfig, TransformerBlock, TransformerBlockConfig, Upsample,
 };
 
@@ -310,13 +310,13 @@ impl<B: Backend> Restormer<B> {
 
         let x = self.up4_3.forward(latent);
         record("up4_3", &x);
-        let x = self.reduce_chan_level3.forward(Tensor::cat(vec![x, enc3], 1));
+        let x = pointwise(&self.reduce_chan_level3, Tensor::cat(vec![x, enc3], 1));
         record("reduce_chan_level3", &x);
         let x = forward_blocks(&self.decoder_level3, x, level(2));
         record("decoder_level3", &x);
         let x = self.up3_2.forward(x);
         record("up3_2", &x);
-        let x = self.reduce_chan_level2.forward(Tensor::cat(vec![x, enc2], 1));
+        let x = pointwise(&self.reduce_chan_level2, Tensor::cat(vec![x, enc2], 1));
         record("reduce_chan_level2", &x);
         let x = forward_blocks(&self.decoder_level2, x, level(1));
         record("decoder_level2", &x);

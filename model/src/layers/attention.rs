@@ -73,7 +73,7 @@ impl<B: Backend> Attention<B> {
         let heads = self.heads;
         let per_head = [b, heads, c / heads, h * w];
 
-        let qkv = self.qkv_dwconv.forward(self.qkv.forward(x));
+        let qkv = self.qkv_dwconv.forward(super::pointwise(&self.qkv, x));
         let mut parts = qkv.chunk(3, 1).into_iter();
         let (Some(q), Some(k), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
             unreachable!("chunk(3) of 3C channels gives three parts")
@@ -91,7 +91,7 @@ impl<B: Backend> Attention<B> {
         let temperature = self.temperature.val().reshape([1, heads, 1, 1]);
         let attention = softmax(q.matmul(k.swap_dims(2, 3)) * temperature, 3);
         let out = attention.matmul(v).reshape([b, c, h, w]);
-        self.project_out.forward(out)
+        super::pointwise(&self.project_out, out)
     }
 }
 

@@ -57,7 +57,7 @@ impl<B: Backend> FeedForward<B> {
     /// - mask: the level's mask, `[B, 1, H, W]`
     /// - output: `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>, mask: Option<&LevelMask<B>>) -> Tensor<B, 4> {
-        let x = self.project_in.forward(x);
+        let x = super::pointwise(&self.project_in, x);
         let x = match mask {
             Some(mask) => self.dwconv.forward(x * mask.valid.clone()) * mask.partial_scale.clone(),
             None => self.dwconv.forward(x),
@@ -66,7 +66,7 @@ impl<B: Backend> FeedForward<B> {
         let (Some(x1), Some(x2)) = (halves.next(), halves.next()) else {
             unreachable!("chunk(2) of 2·hidden channels gives two parts")
         };
-        self.project_out.forward(gelu(x1) * x2)
+        super::pointwise(&self.project_out, gelu(x1) * x2)
     }
 }
 
