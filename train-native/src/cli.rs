@@ -43,6 +43,19 @@ pub enum Command {
     Demo(DemoArgs),
     /// Train a model on clean images degraded on the fly, the four tasks taking turns (resumable).
     Train(crate::commands::train::TrainArgs),
+    /// Measure forward latency, megapixels/s, training iterations/s, peak memory and TFLOP/s per preset and backend.
+    ///
+    /// Example: `train-native bench --backend cuda --presets small,base --out bench/h100` writes
+    /// bench/h100/bench.json and bench/h100/bench.md.
+    Bench(crate::commands::bench::BenchArgs),
+    /// Chart a training log: loss.png (loss per task) and psnr.png (validation PSNR per task).
+    ///
+    /// Example: `train-native plot runs/small` writes runs/small/loss.png and runs/small/psnr.png.
+    Plot(crate::commands::plot::PlotArgs),
+    /// Fine-tune a foundation model on one task with a few images, and score it (PSNR / SSIM / LPIPS).
+    Finetune(crate::commands::finetune::FinetuneArgs),
+    /// The report's fine-tuning sweeps (training size, iterations) for each task: tables and plots.
+    Sweep(crate::commands::sweep::SweepArgs),
 }
 
 /// The restoration a user asks for.

@@ -4,6 +4,7 @@ mod backend;
 mod cli;
 mod commands;
 mod files;
+pub mod plots;
 mod pth_import;
 mod training;
 

@@ -1,5 +1,5 @@
 //! End-to-end tests of `train-native train` on the CPU with the tiny preset and small generated
-//! images. Patches are 16 px: burn-ndarray 0.20.1's convolution backward (a naive transposed
+//! images (clean folders, a SIDD-like paired tree). Patches are 16 px: burn-ndarray 0.20.1's convolution backward (a naive transposed
 //! convolution with dynamic indexing) runs tiny at about 1 iteration/s at 16 px, batch 2, in a debug build.
 
 use std::path::{Path, PathBuf};
@@ -160,4 +160,120 @@ fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoi
     }
     // Only the committed checkpoint folders remain.
     assert!(!checkpoints.join("iter-00000009").exists());
+}
+
+/// A SIDD-like tree (`Data/<scene>/*_NOISY_*` beside `*_GT_*`): two scenes, the noisy image the clean
+/// one plus a fixed pattern.
+fn sidd(dir: &Path) -> PathBuf {
+    let root = dir.join("SIDD");
+    for (i, scene) in ["0001_001_S6_00100_00060_3200_L", "0002_001_S6_00100_00020_3200_N"].iter().enumerate() {
+        let (w, h) = (32 + 8 * i as u32, 24);
+        let clean = Image::from_fn(w, h, |x, y| [x as f32 / w as f32, y as f32 / h as f32, 0.5]);
+        let noisy = Image::from_fn(w, h, |x, y| {
+            let n = if (x * 7 + y * 3) % 5 == 0 { 0.2 } else { -0.05 };
+            clean.pixel(x, y).map(|v| (v + n).clamp(0.0, 1.0))
+        });
+        let folder = root.join("Data").join(scene);
+        std::fs::create_dir_all(&folder).unwrap();
+        let id = format!("{:04}", i + 1);
+        std::fs::write(folder.join(format!("{id}_GT_SRGB_010.PNG")), clean.encode_png(BitDepth::Eight).unwrap())
+            .unwrap();
+        std::fs::write(folder.join(format!("{id}_NOISY_SRGB_010.PNG")), noisy.encode_png(BitDepth::Eight).unwrap())
+            .unwrap();
+    }
+    root
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_paired_only_run_with_progressive_patches_trains_end_to_end() {
+    let dir = TempDir::new().unwrap();
+    let sidd = sidd(dir.path());
+    let out = dir.path().join("run");
+    let base = ["train", "--paired", s(&sidd), "--out", s(&out), "--preset", "tiny", "--backend", "cpu"];
+    // Without clean images, the paired sets must cover every scheduled task.
+    let refused = cli(&base);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("no training data for deblur, dealias, inpaint"), "{}", stderr(&refused));
+
+    let mut args = base.to_vec();
+    args.extend(["--tasks", "denoise", "--patch", "16", "--batch", "1", "--progressive", "8x2@2", "--iters", "4"]);
+    let result = ok(cli(&args));
+    assert!(stderr(&result).contains("SIDD layout, 2 pairs for denoise"), "{}", stderr(&result));
+    let rows = train_rows(&out);
+    let kinds: Vec<Vec<&str>> =
+        rows.iter().map(|r| r["kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect()).collect();
+    assert_eq!(kinds, [vec!["paired:sidd"; 2], vec!["paired:sidd"; 2], vec!["paired:sidd"], vec!["paired:sidd"]]);
+    assert!(rows.iter().all(|r| r["task"] == "denoise" && r["loss"].as_f64().unwrap().is_finite()));
+    assert!(out.join("last.safetensors").exists());
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("[[data.paired]]") && config.contains("[[schedule.progressive]]"), "{config}");
+}
+
+#[test]
+fn mixed_batches_with_hole_weighting_train() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let out = dir.path().join("run");
+    ok(train(&data, &out, &["--batch", "6", "--iters", "2", "--mixed", "--hole-weight", "4", "--seed", "1"]));
+    let rows = train_rows(&out);
+    assert_eq!(rows.len(), 2);
+    let kinds: std::collections::BTreeSet<&str> =
+        rows.iter().flat_map(|r| r["kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap())).collect();
+    assert!(kinds.len() >= 3, "several degradations in the mixed batches: {kinds:?}");
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("mode = \"mixed\"") && config.contains("hole_weight = 4.0"), "{config}");
+}
+
+#[test]
+fn init_starts_from_the_given_weights_and_refuses_another_model() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let first = dir.path().join("first");
+    ok(train(&data, &first, &["--batch", "1", "--iters", "2", "--seed", "1"]));
+
+    // An experiment file with paths relative to itself; a learning rate too small to move the weights.
+    let experiment = dir.path().join("finetune.toml");
+    std::fs::write(
+        &experiment,
+        "[model]\npreset = \"tiny\"\ninit = \"first/last.safetensors\"\n\
+         [data]\ntrain = \"data\"\ntrain_images = 2\npatch = 16\nbatch = 1\n\
+         [optimizer]\nlr = 1e-9\nlr_min = 0.0\n[schedule]\niters = 1\n[run]\nseed = 2\n",
+    )
+    .unwrap();
+    let second = dir.path().join("second");
+    let result = ok(cli(&["train", "--config", s(&experiment), "--out", s(&second), "--backend", "cpu"]));
+    assert!(stderr(&result).contains("training on 2 of the 4 usable clean images"), "{}", stderr(&result));
+    let (start, end) = (weights(&first.join("last.safetensors")), weights(&second.join("last.safetensors")));
+    assert_eq!(start.tensors.len(), end.tensors.len());
+    for (a, b) in start.tensors.iter().zip(&end.tensors) {
+        assert_eq!(a.key, b.key);
+        let most = a.values.iter().zip(&b.values).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(most < 1e-6, "{} moved by {most}: not started from --init", a.key);
+    }
+    let config = std::fs::read_to_string(second.join("config.toml")).unwrap();
+    assert!(config.contains(s(&first.join("last.safetensors"))), "{config}");
+
+    // Weights of another shape are refused, naming both.
+    let third = dir.path().join("third");
+    let init = first.join("last.safetensors");
+    let refused = cli(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&third),
+        "--preset",
+        "small",
+        "--init",
+        s(&init),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(message.contains("holds a tiny") && message.contains("trains a small"), "{message}");
 }

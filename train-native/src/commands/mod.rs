@@ -1,11 +1,15 @@
 //! One function per subcommand.
 
+pub(crate) mod bench;
 mod convert;
 mod degrade;
 mod demo;
 mod eval;
+pub(crate) mod finetune;
 mod info;
+pub(crate) mod plot;
 mod restore;
+pub(crate) mod sweep;
 pub(crate) mod train;
 
 use anyhow::Result;
@@ -21,6 +25,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Finetune(args) => finetune::run(args),
+        Command::Sweep(args) => sweep::run(args),
     }
 }
 

@@ -1,7 +1,9 @@
-//! `train-native train`: train a Restormer on clean images degraded on the fly, the four tasks
-//! taking turns. One experiment is one TOML file (`--config`); the flags below override it; the
-//! resolved experiment is saved as `config.toml` in the run folder, with `log.jsonl`,
-//! `last.safetensors`, `best.safetensors` and resumable checkpoints (see `training::checkpoint`).
+//! `train-native train`: train a Restormer on clean images degraded on the fly and on real
+//! degraded / clean pairs (SIDD, GoPro, REDS, input/target), the four tasks taking turns (or mixed
+//! in every batch). One experiment is one TOML file (`--config`, documented in
+//! `training::config`); the flags below override it; the resolved experiment is saved as
+//! `config.toml` in the run folder, with `log.jsonl`, `last.safetensors`, `best.safetensors` and
+//! resumable checkpoints (see `training::checkpoint`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,13 +13,25 @@ use restora_model::degradations::Task;
 use restora_model::Preset;
 
 use crate::backend::BackendChoice;
+use crate::training::config::{PairedSet, ScheduleMode, Stage};
 use crate::training::{self, ExperimentConfig, Session};
 
 #[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = "Paired layouts (--paired DIR[:TASK]; recognised from the folder):\n  \
+    SIDD (denoise): scene folders of *_NOISY_* images beside their *_GT_* partners\n  \
+    GoPro (deblur): <scene>/blur/*.png with the same names in <scene>/sharp/\n  \
+    REDS (deblur): train_blur/<seq>/*.png with train_sharp/<seq>/*.png (val_blur/val_sharp too)\n  \
+    input/target (denoise, deblur or dealias, given as DIR:TASK): input/** with the same paths in target/\n\
+    With clean images too, each paired set takes half of its task's samples (set `share` in the\n\
+    experiment file's [[data.paired]] to change it); without, the task's sets share all of them.\n\n\
+    Examples:\n  \
     train-native train --data ../shared/corpus/train --val ../shared/corpus/val --out runs/small\n  \
     train-native train --config experiment.toml --out runs/exp1 --backend wgpu\n  \
-    train-native train --resume runs/exp1 --iters 100000")]
+    train-native train --resume runs/exp1 --iters 100000\n  \
+    train-native train --paired SIDD_Medium_Srgb/Data --paired GOPRO_Large/train --tasks denoise,deblur --out runs/real\n  \
+    train-native train --data DIR --mixed --progressive 64x16@10000,96x12@20000 --patch 128 --batch 8 --out runs/mix\n  \
+    train-native train --init runs/small/best.safetensors --train-images 40 --tasks inpaint --hole-weight 6 \
+    --data DIR --out runs/ft")]
 pub struct TrainArgs {
     /// Experiment file (TOML: [model], [data], [optimizer], [schedule], [run]); flags override it.
     #[arg(long)]
@@ -25,6 +39,16 @@ pub struct TrainArgs {
     /// Folder of clean training images (searched recursively; images smaller than the patch are skipped).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Folder of real degraded / clean pairs, TASK needed for input/target only; repeatable (replaces the
+    /// file's [[data.paired]]). Without --data, the paired sets must cover every task of --tasks.
+    #[arg(long, value_name = "DIR[:TASK]", value_parser = parse_paired)]
+    pub paired: Vec<PairedSet>,
+    /// Train on only N of the clean images: a subset chosen from the seed [default: all].
+    #[arg(long, value_name = "N")]
+    pub train_images: Option<usize>,
+    /// Start from these weights (.safetensors of the same model shape) instead of random ones: fine-tuning.
+    #[arg(long, value_name = "WEIGHTS")]
+    pub init: Option<PathBuf>,
     /// Folder of clean validation images.
     #[arg(long)]
     pub val: Option<PathBuf>,
@@ -43,6 +67,15 @@ pub struct TrainArgs {
     /// Iterations per task before switching (denoise → deblur → dealias → inpaint) [default: 250].
     #[arg(long)]
     pub switch_every: Option<usize>,
+    /// Mix the tasks in every batch (each sample draws its task with the report's foundation weights,
+    /// denoise 1200 : deblur 400 : dealias 900 : inpaint 500) instead of alternating them.
+    #[arg(long)]
+    pub mixed: bool,
+    /// Progressive patches as in Restormer: PATCHxBATCH@UNTIL stages, comma-separated, e.g.
+    /// 64x16@10000,96x12@20000 trains patch 64, batch 16 up to iteration 10000, then 96 × 12 up to
+    /// 20000, then --patch × --batch. Patches are multiples of 8, UNTIL increasing.
+    #[arg(long, value_name = "STAGES", value_delimiter = ',', value_parser = parse_stage)]
+    pub progressive: Option<Vec<Stage>>,
     /// Tasks taking turns, comma-separated [default: denoise,deblur,dealias,inpaint].
     #[arg(long, value_delimiter = ',', value_parser = parse_task)]
     pub tasks: Option<Vec<Task>>,
@@ -55,6 +88,10 @@ pub struct TrainArgs {
     /// Peak learning rate [default: 3e-4].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Weight of the missing pixels in the L1 loss of inpainting samples: sum(w·|out − target|) / sum(w),
+    /// w = 1 + (W − 1)·mask [default: 1, plain L1].
+    #[arg(long, value_name = "W")]
+    pub hole_weight: Option<f32>,
     /// Linear warm-up iterations [default: 0].
     #[arg(long)]
     pub warmup: Option<usize>,
@@ -84,6 +121,27 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 
 fn parse_task(s: &str) -> Result<Task, String> {
     s.parse::<Task>().map_err(|e| e.to_string())
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    s.parse()
+}
+
+/// `DIR` or `DIR:TASK` (a suffix that is no task name is part of the folder's name, unless it
+/// looks like a misspelt task).
+fn parse_paired(s: &str) -> Result<PairedSet, String> {
+    if let Some((dir, suffix)) = s.rsplit_once(':') {
+        if !dir.is_empty() {
+            match suffix.parse::<Task>() {
+                Ok(task) => return Ok(PairedSet { dir: dir.into(), task: Some(task), share: None }),
+                Err(error) if !suffix.is_empty() && !suffix.contains(['/', '\\', '.']) => {
+                    return Err(format!("{error} (after the ':' of DIR:TASK)"))
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(PairedSet { dir: s.into(), task: None, share: None })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -138,7 +196,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// Makes relative paths of an experiment file relative to the file's folder.
 fn resolve_from(config: &mut ExperimentConfig, file: &Path) -> Result<()> {
     let base = file.parent().unwrap_or(Path::new(""));
-    for path in [&mut config.data.train, &mut config.data.val].into_iter().flatten() {
+    let optional = [&mut config.data.train, &mut config.data.val, &mut config.model.init].into_iter().flatten();
+    for path in optional.chain(config.data.paired.iter_mut().map(|set| &mut set.dir)) {
         *path = absolute(&base.join(&*path))?;
     }
     Ok(())
@@ -157,8 +216,30 @@ fn apply_overrides(config: &mut ExperimentConfig, args: &TrainArgs) -> Result<()
     if let Some(val) = &args.val {
         config.data.val = Some(absolute(val)?);
     }
+    if !args.paired.is_empty() {
+        config.data.paired = args
+            .paired
+            .iter()
+            .map(|set| Ok(PairedSet { dir: absolute(&set.dir)?, ..set.clone() }))
+            .collect::<Result<_>>()?;
+    }
+    if let Some(init) = &args.init {
+        config.model.init = Some(absolute(init)?);
+    }
+    if let Some(count) = args.train_images {
+        config.data.train_images = Some(count);
+    }
     if let Some(preset) = args.preset {
         config.model.preset = preset;
+    }
+    if args.mixed {
+        config.schedule.mode = ScheduleMode::Mixed;
+    }
+    if let Some(stages) = &args.progressive {
+        config.schedule.progressive = stages.clone();
+    }
+    if let Some(weight) = args.hole_weight {
+        config.optimizer.hole_weight = weight;
     }
     let set = |target: &mut usize, value: Option<usize>| {
         if let Some(value) = value {

@@ -7,22 +7,45 @@
 //! [model]
 //! preset = "small"
 //! mask_aware = true
+//! # init = "official/deblurring.safetensors"  # start from these weights (same shape) instead of the seed's
 //!
 //! [data]
-//! train = "../shared/corpus/train"
+//! train = "../shared/corpus/train"   # clean images, degraded on the fly
 //! val = "../shared/corpus/val"
 //! patch = 128
 //! batch = 8
+//! # train_images = 20                 # a subset of the clean images, chosen from the seed
+//!
+//! # Real degradations: folders of degraded / clean pairs (SIDD, GoPro, REDS or input/ + target/).
+//! [[data.paired]]
+//! dir = "/data/SIDD_Medium_Srgb/Data"  # SIDD: denoise
+//! share = 0.5                          # of the denoise samples; the rest are synthetic
+//! [[data.paired]]
+//! dir = "/data/my_pairs"               # input/ and target/: say the task
+//! task = "dealias"
 //!
 //! [optimizer]
 //! lr = 3e-4
 //! lr_min = 1e-6
 //! warmup = 0
+//! hole_weight = 1.0                  # weight of the missing pixels in the inpainting L1
 //!
 //! [schedule]
 //! iters = 50000
+//! mode = "alternate"                 # or "mixed": every sample draws its own task
 //! switch_every = 250
 //! tasks = ["denoise", "deblur", "dealias", "inpaint"]
+//!
+//! # Progressive patches (Restormer): patch 64, batch 16 until iteration 10000, then 96 × 12
+//! # until 20000, then data.patch × data.batch.
+//! [[schedule.progressive]]
+//! until = 10000
+//! patch = 64
+//! batch = 16
+//! [[schedule.progressive]]
+//! until = 20000
+//! patch = 96
+//! batch = 12
 //!
 //! [run]
 //! seed = 0
@@ -30,14 +53,19 @@
 //! checkpoint_every = 1000
 //! ```
 //!
-//! Every field is optional; missing ones take the defaults documented on each struct.
+//! Every field is optional; missing ones take the defaults documented on each struct. Relative
+//! paths in a file are relative to the file's folder.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use restora_model::degradations::Task;
 use restora_model::{Preset, RestormerConfig};
 use serde::{Deserialize, Serialize};
+
+use super::paired;
 
 /// A training experiment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -63,11 +91,16 @@ pub struct ModelOptions {
     pub preset: Preset,
     /// Take the inpainting mask as a 4th input channel (default true: the foundation model).
     pub mask_aware: bool,
+    /// Weights (`.safetensors`) to start from instead of the seed's random initialisation, for
+    /// fine-tuning (default none). Their shape must be the configured model's; ignored when
+    /// resuming (the checkpoint's weights are used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        Self { preset: Preset::Small, mask_aware: true }
+        Self { preset: Preset::Small, mask_aware: true, init: None }
     }
 }
 
@@ -82,15 +115,20 @@ impl ModelOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataOptions {
-    /// Folder of clean training images, searched recursively (required, here or as `--data`).
+    /// Folder of clean training images, searched recursively, degraded on the fly (here or as
+    /// `--data`; optional when `paired` sets cover every scheduled task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train: Option<PathBuf>,
+    /// Train on only this many of the clean images: a subset drawn from the seed, in sorted order
+    /// (default all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_images: Option<usize>,
     /// Folder of clean validation images; no validation without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val: Option<PathBuf>,
     /// Side of the square training patches in pixels, a multiple of 8 (default 128).
     pub patch: usize,
-    /// Patches per iteration, all of the same task (default 8).
+    /// Patches per iteration, all of the same task in the `alternate` mode (default 8).
     pub batch: usize,
     /// Threads decoding, cropping and degrading (default 2).
     pub workers: usize,
@@ -104,12 +142,35 @@ pub struct DataOptions {
     /// Side of the centre crop of each validation image, a multiple of 8 (default 256; smaller
     /// images are cropped to their largest multiple of 8).
     pub val_crop: usize,
+    /// Folders of real degraded / clean pairs (`[[data.paired]]`; default none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paired: Vec<PairedSet>,
+}
+
+/// A folder of real degraded / clean pairs, its layout recognised from its content (see
+/// [`super::paired`]): SIDD (denoise), GoPro or REDS (deblur), or `input/` + `target/` (any task
+/// but inpaint, given by `task`). The same random crop, flip and rotation cut both images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairedSet {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The task its pairs are for: required for `input/` + `target/`; the layout's otherwise
+    /// (giving another is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// Fraction of the task's samples drawn from this set, the rest being clean images degraded on
+    /// the fly (default 0.5; the shares of one task add up to 1 at most). Without clean images
+    /// (no `data.train`) the task's sets share its samples in these proportions (default 1 each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
 }
 
 impl Default for DataOptions {
     fn default() -> Self {
         Self {
             train: None,
+            train_images: None,
             val: None,
             patch: 128,
             batch: 8,
@@ -118,6 +179,7 @@ impl Default for DataOptions {
             cache_mb: 2048,
             val_images: 4,
             val_crop: 256,
+            paired: Vec::new(),
         }
     }
 }
@@ -144,6 +206,10 @@ pub struct OptimizerOptions {
     /// Restormer's value). Burn clips every parameter tensor separately, where Restormer's
     /// `clip_grad_norm_` clips the norm of all gradients together.
     pub grad_clip_norm: f32,
+    /// Weight of the missing pixels in the L1 loss of samples with a mask (inpainting): the loss
+    /// is `sum(w·|out − target|) / sum(w)` with `w = 1 + (hole_weight − 1)·mask` (default 1: plain
+    /// L1; batches without a mask always use plain L1).
+    pub hole_weight: f32,
 }
 
 impl Default for OptimizerOptions {
@@ -157,25 +223,86 @@ impl Default for OptimizerOptions {
             beta2: 0.999,
             epsilon: 1e-8,
             grad_clip_norm: 0.01,
+            hole_weight: 1.0,
         }
     }
 }
 
-/// Length of the run and the task alternation.
+/// Length of the run, the tasks and the patch sizes over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleOptions {
     /// Total iterations; the cosine decay spans them all (default 50000).
     pub iters: usize,
-    /// Iterations spent on one task before moving to the next (default 250).
+    /// How tasks share the batches (default `alternate`).
+    pub mode: ScheduleMode,
+    /// Iterations spent on one task before moving to the next, in the `alternate` mode (default 250).
     pub switch_every: usize,
-    /// The tasks, in the order they take turns (default denoise, deblur, dealias, inpaint).
+    /// The tasks, in the order they take turns (default denoise, deblur, dealias, inpaint); in the
+    /// `mixed` mode, those drawn from.
     pub tasks: Vec<Task>,
+    /// Progressive patches as in Restormer (`[[schedule.progressive]]`, default none): each stage
+    /// sets the patch and batch of the iterations up to its `until`; after the last stage,
+    /// `data.patch` and `data.batch`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub progressive: Vec<Stage>,
 }
 
 impl Default for ScheduleOptions {
     fn default() -> Self {
-        Self { iters: 50_000, switch_every: 250, tasks: Task::ALL.to_vec() }
+        Self {
+            iters: 50_000,
+            mode: ScheduleMode::Alternate,
+            switch_every: 250,
+            tasks: Task::ALL.to_vec(),
+            progressive: Vec::new(),
+        }
+    }
+}
+
+/// How tasks share the batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleMode {
+    /// The report's schedule: every batch is one task, the tasks taking turns every
+    /// `switch_every` iterations.
+    #[default]
+    Alternate,
+    /// Every sample draws its own task with the weights of the report's foundation mix
+    /// ([`restora_model::degradations::Composition`]: denoise 1200, deblur 400, dealias 900,
+    /// inpaint 500) restricted to `schedule.tasks`; non-inpainting samples get an empty mask.
+    Mixed,
+}
+
+/// One stage of progressive patches: iterations up to `until` (1-based, inclusive) train on
+/// `batch` patches of `patch` pixels. Written `PATCHxBATCH@UNTIL` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Last iteration of the stage; stages are in increasing order.
+    pub until: usize,
+    /// Patch side, a multiple of 8.
+    pub patch: usize,
+    /// Patches per iteration.
+    pub batch: usize,
+}
+
+impl FromStr for Stage {
+    type Err = String;
+
+    /// Parses `PATCHxBATCH@UNTIL`, e.g. `128x8@1000`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("stage {s:?} is not PATCHxBATCH@UNTIL (e.g. 128x8@1000)");
+        let (shape, until) = s.trim().split_once('@').ok_or_else(bad)?;
+        let (patch, batch) = shape.split_once(['x', 'X', '×']).ok_or_else(bad)?;
+        let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+        Ok(Stage { until: number(until)?, patch: number(patch)?, batch: number(batch)? })
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}@{}", self.patch, self.batch, self.until)
     }
 }
 
@@ -216,14 +343,15 @@ impl ExperimentConfig {
         Ok(toml::to_string(self)?)
     }
 
-    /// Refuses values the run cannot use, naming the option.
+    /// Refuses values the run cannot use, naming the option. Reads the paired folders' layouts
+    /// (to know their tasks) but no image.
     pub fn validate(&self) -> Result<()> {
         let d = &self.data;
         let o = &self.optimizer;
         let s = &self.schedule;
         let r = &self.run;
-        if d.train.is_none() {
-            bail!("no training images: pass --data DIR (or set data.train in the experiment file)");
+        if d.train.is_none() && d.paired.is_empty() {
+            bail!("no training images: pass --data DIR (or set data.train in the experiment file), or --paired DIR");
         }
         if d.patch < 8 || d.patch % 8 != 0 {
             bail!("patch {} must be a positive multiple of 8 (the network downsamples three times)", d.patch);
@@ -236,6 +364,7 @@ impl ExperimentConfig {
             ("workers", d.workers),
             ("prefetch", d.prefetch),
             ("val_images", d.val_images),
+            ("train_images", d.train_images.unwrap_or(1)),
             ("iters", s.iters),
             ("switch_every", s.switch_every),
             ("val_every", r.val_every),
@@ -248,6 +377,23 @@ impl ExperimentConfig {
         }
         if s.tasks.is_empty() {
             bail!("schedule.tasks is empty: name at least one of denoise, deblur, dealias, inpaint");
+        }
+        let mut previous = 0;
+        for stage in &s.progressive {
+            if stage.patch < 8 || stage.patch % 8 != 0 {
+                bail!("progressive stage {stage}: patch {} must be a positive multiple of 8", stage.patch);
+            }
+            if stage.batch == 0 {
+                bail!("progressive stage {stage}: batch must be at least 1");
+            }
+            if stage.until <= previous {
+                bail!(
+                    "progressive stage {stage}: `until` {} must be above the previous stage's ({previous}); \
+                     stages go in increasing order",
+                    stage.until
+                );
+            }
+            previous = stage.until;
         }
         if !(o.lr.is_finite() && o.lr > 0.0) {
             bail!("lr {} must be positive", o.lr);
@@ -270,8 +416,68 @@ impl ExperimentConfig {
                 bail!("{name} {value} must be a non-negative number");
             }
         }
+        if !(o.hole_weight.is_finite() && o.hole_weight > 0.0) {
+            bail!("hole_weight {} must be a positive number (1 = plain L1)", o.hole_weight);
+        }
         self.model.restormer().validate().map_err(|e| anyhow::anyhow!("model: {e}"))?;
+        self.paired_tasks()?;
         Ok(())
+    }
+
+    /// The task of each `data.paired` set (read from its folder's layout), after checking the
+    /// shares and that every scheduled task has data.
+    pub fn paired_tasks(&self) -> Result<Vec<Task>> {
+        let d = &self.data;
+        let mut tasks = Vec::with_capacity(d.paired.len());
+        for set in &d.paired {
+            if let Some(share) = set.share {
+                if !(share.is_finite() && share > 0.0 && share <= 1.0) {
+                    bail!("paired set {}: share {share} must be in (0, 1]", set.dir.display());
+                }
+            }
+            tasks.push(paired::task_of(set)?);
+        }
+        if d.train.is_some() {
+            for task in Task::ALL {
+                let total: f64 = d
+                    .paired
+                    .iter()
+                    .zip(&tasks)
+                    .filter(|(_, t)| **t == task)
+                    .map(|(set, _)| set.share.unwrap_or(0.5))
+                    .sum();
+                if total > 1.0 + 1e-9 {
+                    bail!(
+                        "the paired sets for {task} take shares adding up to {total}: at most 1 (the rest of its \
+                         samples are clean images degraded on the fly)"
+                    );
+                }
+            }
+        } else {
+            let mut missing: Vec<&str> = Vec::new();
+            for task in &self.schedule.tasks {
+                if !tasks.contains(task) && !missing.contains(&task.name()) {
+                    missing.push(task.name());
+                }
+            }
+            if !missing.is_empty() {
+                bail!(
+                    "no training data for {}: the paired sets cover only {}; pass --data DIR (clean images, degraded \
+                     on the fly), a --paired DIR:TASK set for each (not inpaint: it needs clean images), or leave \
+                     the task out of --tasks",
+                    missing.join(", "),
+                    if tasks.is_empty() {
+                        "no task".to_string()
+                    } else {
+                        let mut covered = tasks.clone();
+                        covered.sort();
+                        covered.dedup();
+                        covered.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                    }
+                );
+            }
+        }
+        Ok(tasks)
     }
 }
 
@@ -333,5 +539,67 @@ mod tests {
         bad(&|c| c.optimizer.lr_min = 1.0, "lr_min");
         bad(&|c| c.optimizer.warmup = 50_000, "warmup");
         bad(&|c| c.optimizer.beta2 = 1.0, "beta2");
+        bad(&|c| c.optimizer.hole_weight = 0.0, "hole_weight");
+        bad(&|c| c.data.train_images = Some(0), "train_images");
+        let stage = |until, patch, batch| Stage { until, patch, batch };
+        bad(&|c| c.schedule.progressive = vec![stage(10, 12, 2)], "patch 12");
+        bad(&|c| c.schedule.progressive = vec![stage(10, 16, 0)], "batch");
+        bad(&|c| c.schedule.progressive = vec![stage(10, 16, 2), stage(10, 32, 1)], "increasing");
+        bad(&|c| c.data.paired = vec![PairedSet { dir: "/no/such/folder".into(), task: None, share: None }], "folder");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let source = include_str!("config.rs");
+        let start = source.find("//! ```toml\n").unwrap() + "//! ```toml\n".len();
+        let end = start + source[start..].find("//! ```\n").unwrap();
+        let text: String = source[start..end].lines().map(|l| format!("{}\n", l.trim_start_matches("//!"))).collect();
+        let config = ExperimentConfig::from_toml(&text).unwrap();
+        assert_eq!(config.data.paired.len(), 2);
+        assert_eq!(config.data.paired[1].task, Some(Task::Dealias));
+        assert_eq!(config.schedule.mode, ScheduleMode::Alternate);
+        assert_eq!(config.schedule.progressive[1], Stage { until: 20000, patch: 96, batch: 12 });
+        assert_eq!(config.optimizer.hole_weight, 1.0);
+        // Every option round-trips through the saved text, tables of tables included.
+        let mut all = config.clone();
+        all.model.init = Some("w.safetensors".into());
+        all.data.train_images = Some(20);
+        all.schedule.mode = ScheduleMode::Mixed;
+        let text = all.to_toml().unwrap();
+        assert!(text.contains("mode = \"mixed\"") && text.contains("[[data.paired]]"), "{text}");
+        assert_eq!(ExperimentConfig::from_toml(&text).unwrap(), all);
+    }
+
+    #[test]
+    fn stages_parse_from_the_command_line_form() {
+        assert_eq!("128x8@1000".parse::<Stage>().unwrap(), Stage { until: 1000, patch: 128, batch: 8 });
+        assert_eq!(" 64×16@5 ".parse::<Stage>().unwrap(), Stage { until: 5, patch: 64, batch: 16 });
+        assert_eq!(Stage { until: 5, patch: 64, batch: 16 }.to_string(), "64x16@5");
+        for bad in ["128x8", "128@1000", "axb@c", "128x8@"] {
+            assert!(bad.parse::<Stage>().unwrap_err().contains("PATCHxBATCH@UNTIL"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paired_sets_must_cover_the_tasks_without_clean_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let sidd = dir.path().join("sidd");
+        paired::tests::png(&sidd.join("s/0001_NOISY_SRGB_010.PNG"), 16, 16, 0.2);
+        paired::tests::png(&sidd.join("s/0001_GT_SRGB_010.PNG"), 16, 16, 0.4);
+        let mut config = ExperimentConfig::default();
+        config.data.paired = vec![PairedSet { dir: sidd.clone(), task: None, share: None }];
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("deblur, dealias, inpaint") && message.contains("only denoise"), "{message}");
+        config.schedule.tasks = vec![Task::Denoise];
+        config.validate().unwrap();
+        assert_eq!(config.paired_tasks().unwrap(), [Task::Denoise]);
+        // With clean images, a task's shares add up to 1 at most.
+        config.data.train = Some("x".into());
+        config.schedule.tasks = Task::ALL.to_vec();
+        config.validate().unwrap();
+        config.data.paired.push(PairedSet { dir: sidd.clone(), task: Some(Task::Denoise), share: Some(0.6) });
+        assert!(config.validate().unwrap_err().to_string().contains("shares"));
+        config.data.paired[1].share = Some(1.5);
+        assert!(config.validate().unwrap_err().to_string().contains("share 1.5"));
     }
 }

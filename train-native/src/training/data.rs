@@ -1,10 +1,13 @@
 //! Training batches: random patches of clean images, flipped and rotated by multiples of 90°,
-//! degraded for the iteration's task by the model crate's sampler.
+//! degraded for the sample's task by the model crate's sampler, or the same patch of a real
+//! degraded image and its clean partner ([`super::paired`]).
 //!
 //! Every random choice of sample `i` of step `s` comes from a ChaCha8 generator keyed by
 //! `(seed, s, i)` alone, so a batch is the same whichever thread made it, whenever, and whether
-//! or not the run was resumed in between. Worker threads prepare steps round-robin, each into its
-//! own bounded channel, and the trainer reads the channels in the same order.
+//! or not the run was resumed in between. Its task (alternating, or drawn per sample), patch and
+//! batch size (progressive stages) are functions of `s` too. Worker threads prepare steps
+//! round-robin, each into its own bounded channel, and the trainer reads the channels in the same
+//! order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,15 +18,25 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use restora_model::degradations::{sample, Task};
+use restora_model::degradations::{sample, Composition, Degradation, Task};
 use restora_model::Image;
 
-use super::config::ScheduleOptions;
-use super::schedule::task_at;
+use super::config::{ExperimentConfig, ScheduleOptions};
+use super::paired::{self, PairedSource};
+use super::schedule::{batch_task_at, mixed_composition, patches_used, shape_at, BatchTask};
 use crate::files::{list_images, read_image};
 
-/// The training images large enough for a patch, sorted by path.
-pub fn scan(dir: &Path, patch: usize) -> Result<Vec<PathBuf>> {
+/// A clean training image and its size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanImage {
+    pub path: PathBuf,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// The training images at least `patch` pixels on each side, sorted by path (smaller ones are
+/// skipped with a warning).
+pub fn scan(dir: &Path, patch: usize) -> Result<Vec<CleanImage>> {
     if !dir.is_dir() {
         bail!("--data {} is not a folder of clean images", dir.display());
     }
@@ -35,7 +48,7 @@ pub fn scan(dir: &Path, patch: usize) -> Result<Vec<PathBuf>> {
                 eprintln!("warning: skipped {} ({w}×{h}): smaller than the {patch}-pixel patch", path.display());
                 small += 1;
             }
-            Ok(_) => usable.push(path),
+            Ok((w, h)) => usable.push(CleanImage { path, width: w as usize, height: h as usize }),
             Err(error) => {
                 eprintln!("warning: skipped {}: {error}", path.display());
                 unreadable += 1;
@@ -51,12 +64,37 @@ pub fn scan(dir: &Path, patch: usize) -> Result<Vec<PathBuf>> {
     Ok(usable)
 }
 
+/// `count` of `items` drawn from `seed` alone, in their original (sorted) order; all of them when
+/// there are not more.
+pub fn subset<T>(items: Vec<T>, count: usize, seed: u64) -> Vec<T> {
+    if count >= items.len() {
+        return items;
+    }
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[24..].copy_from_slice(b"subset\0\0");
+    let mut rng = ChaCha8Rng::from_seed(key);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    for i in 0..count {
+        let j = rng.random_range(i..order.len());
+        order.swap(i, j);
+    }
+    let mut chosen = order[..count].to_vec();
+    chosen.sort_unstable();
+    let mut keep = vec![false; items.len()];
+    for i in chosen {
+        keep[i] = true;
+    }
+    items.into_iter().zip(keep).filter_map(|(item, kept)| kept.then_some(item)).collect()
+}
+
 /// One step's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// 0-based step index.
     pub step: usize,
-    pub task: Task,
+    /// The task of every sample, or `Mixed`.
+    pub task: BatchTask,
     /// Samples in the batch.
     pub size: usize,
     /// Patch side.
@@ -65,22 +103,34 @@ pub struct Batch {
     pub degraded: Vec<f32>,
     /// Clean patches, planar `[size, 3, patch, patch]`.
     pub clean: Vec<f32>,
-    /// Missing pixels `[size, 1, patch, patch]` (1 = missing) for inpainting; `None` otherwise.
+    /// Missing pixels `[size, 1, patch, patch]` (1 = missing) when a sample is inpainted (zeros for
+    /// the other samples); `None` otherwise.
     pub mask: Option<Vec<f32>>,
-    /// The degradation kind of each sample (`gaussian_noise`, ...).
+    /// The degradation kind of each sample (`gaussian_noise`, ..., `paired:sidd`).
     pub kinds: Vec<&'static str>,
+    /// The task of each sample.
+    pub tasks: Vec<Task>,
 }
 
 /// What a batch depends on besides the images.
 #[derive(Debug, Clone)]
 pub struct BatchSpec {
     pub seed: u64,
+    /// Batch size and patch side after the progressive stages (`data.batch`, `data.patch`).
     pub batch: usize,
     pub patch: usize,
     pub schedule: ScheduleOptions,
 }
 
-/// The training images, decoded on demand and kept (as 16-bit values) up to a memory budget.
+impl BatchSpec {
+    /// The batch size and patch side of step `step`.
+    pub fn shape_at(&self, step: usize) -> (usize, usize) {
+        let (patch, batch) = shape_at(step, &self.schedule, self.patch, self.batch);
+        (batch, patch)
+    }
+}
+
+/// Image files, decoded on demand and kept (as 16-bit values) up to a memory budget.
 pub struct ImageSource {
     paths: Vec<PathBuf>,
     budget_bytes: usize,
@@ -104,15 +154,19 @@ impl Stored {
         let i = 3 * (y * self.width + x);
         [0, 1, 2].map(|c| self.values[i + c] as f32 / 65535.0)
     }
+
+    /// The `p × p` patch at `(x0, y0)`, seen through one of the square's eight symmetries.
+    fn patch(&self, x0: usize, y0: usize, p: usize, flip: bool, turns: u32) -> Image {
+        Image::from_fn(p as u32, p as u32, |x, y| {
+            let (u, v) = orient(x as usize, y as usize, p, flip, turns);
+            self.pixel(x0 + u, y0 + v)
+        })
+    }
 }
 
 impl ImageSource {
     pub fn new(paths: Vec<PathBuf>, cache_mb: usize) -> Self {
         Self { paths, budget_bytes: cache_mb << 20, cache: Mutex::new((HashMap::new(), 0)) }
-    }
-
-    pub fn len(&self) -> usize {
-        self.paths.len()
     }
 
     fn get(&self, index: usize) -> Result<Arc<Stored>> {
@@ -130,6 +184,183 @@ impl ImageSource {
     }
 }
 
+/// A patch source: the degraded and clean files (the same file for clean images) and their size.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    input: usize,
+    target: usize,
+    width: usize,
+    height: usize,
+}
+
+/// A paired set's entries.
+struct PairedEntries {
+    kind: &'static str,
+    task: Task,
+    share: f64,
+    dir: PathBuf,
+    entries: Vec<Entry>,
+}
+
+/// Everything batches are cut from: clean images (degraded on the fly) and paired sets.
+pub struct TrainingData {
+    files: ImageSource,
+    clean: Vec<Entry>,
+    paired: Vec<PairedEntries>,
+}
+
+/// Where a sample comes from.
+enum Origin<'a> {
+    Clean,
+    Paired(&'a PairedEntries),
+}
+
+impl TrainingData {
+    /// Clean images and paired sets, decoded files kept up to `cache_mb` MiB.
+    pub fn new(clean: Vec<CleanImage>, paired: Vec<PairedSource>, cache_mb: usize) -> Self {
+        let mut paths = Vec::new();
+        let mut add = |path: PathBuf| {
+            paths.push(path);
+            paths.len() - 1
+        };
+        let clean = clean
+            .into_iter()
+            .map(|c| {
+                let index = add(c.path);
+                Entry { input: index, target: index, width: c.width, height: c.height }
+            })
+            .collect();
+        let paired = paired
+            .into_iter()
+            .map(|set| PairedEntries {
+                kind: set.layout.kind(),
+                task: set.task,
+                share: set.share,
+                dir: set.dir,
+                entries: set
+                    .pairs
+                    .into_iter()
+                    .map(|p| Entry { input: add(p.input), target: add(p.target), width: p.width, height: p.height })
+                    .collect(),
+            })
+            .collect();
+        Self { files: ImageSource::new(paths, cache_mb), clean, paired }
+    }
+
+    /// Scans the experiment's clean folder (keeping `data.train_images` of its images) and paired
+    /// sets, for a run going on from step `start`, and checks that every task has data at every
+    /// patch size it will use.
+    pub fn load(config: &ExperimentConfig, start: usize) -> Result<Self> {
+        let (d, schedule) = (&config.data, &config.schedule);
+        let patches = patches_used(start, schedule, d.patch);
+        let smallest = patches.first().copied().unwrap_or(d.patch);
+        let clean = match &d.train {
+            Some(dir) => {
+                let all = scan(dir, smallest)?;
+                match d.train_images {
+                    Some(count) if count < all.len() => {
+                        let found = all.len();
+                        let chosen = subset(all, count, config.run.seed);
+                        eprintln!("training on {count} of the {found} usable clean images (data.train_images)");
+                        chosen
+                    }
+                    _ => all,
+                }
+            }
+            None => Vec::new(),
+        };
+        let mut paired = Vec::new();
+        for set in &d.paired {
+            let source = paired::scan(set, smallest, !clean.is_empty())?;
+            if !schedule.tasks.contains(&source.task) {
+                eprintln!(
+                    "note: paired set {} ({}) is not used: {} is not among the scheduled tasks",
+                    set.dir.display(),
+                    source.layout,
+                    source.task
+                );
+                continue;
+            }
+            eprintln!(
+                "paired set {}: {} layout, {} pairs for {}",
+                set.dir.display(),
+                source.layout,
+                source.pairs.len(),
+                source.task
+            );
+            paired.push(source);
+        }
+        let data = Self::new(clean, paired, d.cache_mb);
+        data.check(&schedule.tasks, &patches)?;
+        Ok(data)
+    }
+
+    /// Every task has a source, and every source has images for every patch size.
+    fn check(&self, tasks: &[Task], patches: &[usize]) -> Result<()> {
+        for &task in tasks {
+            if self.clean.is_empty() && !self.paired.iter().any(|p| p.task == task) {
+                bail!("no training data for {task}: pass --data DIR with clean images, or a paired set for it");
+            }
+        }
+        let largest = patches.last().copied().unwrap_or(0);
+        let fits = |e: &&Entry| e.width >= largest && e.height >= largest;
+        let mut sources: Vec<(String, &[Entry])> = Vec::new();
+        if !self.clean.is_empty() {
+            sources.push(("the clean images".into(), &self.clean));
+        }
+        for set in &self.paired {
+            sources.push((format!("paired set {}", set.dir.display()), &set.entries));
+        }
+        for (name, entries) in sources {
+            let usable = entries.iter().filter(fits).count();
+            if usable == 0 {
+                bail!("none of {name} is at least {largest}×{largest}: lower the largest patch ({largest})");
+            }
+            if usable < entries.len() {
+                eprintln!(
+                    "note: {} of {name} are smaller than the {largest}-pixel patch: they serve only the smaller \
+                     patches",
+                    entries.len() - usable
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of clean images.
+    pub fn clean_len(&self) -> usize {
+        self.clean.len()
+    }
+
+    /// Number of pairs over all paired sets.
+    pub fn paired_len(&self) -> usize {
+        self.paired.iter().map(|p| p.entries.len()).sum()
+    }
+
+    /// Where a sample of `task` comes from: a paired set of the task with its share (the rest are
+    /// clean images), or in proportion to the shares when there are no clean images. Draws only
+    /// when the task has paired sets.
+    fn origin(&self, task: Task, rng: &mut ChaCha8Rng) -> Result<Origin<'_>> {
+        let sets: Vec<&PairedEntries> = self.paired.iter().filter(|p| p.task == task).collect();
+        if sets.is_empty() {
+            if self.clean.is_empty() {
+                bail!("no training data for {task}");
+            }
+            return Ok(Origin::Clean);
+        }
+        let total: f64 = sets.iter().map(|s| s.share).sum();
+        let scale = if self.clean.is_empty() { total } else { 1.0 };
+        let mut pick = rng.random::<f64>() * scale;
+        for set in &sets {
+            if pick < set.share {
+                return Ok(Origin::Paired(set));
+            }
+            pick -= set.share;
+        }
+        Ok(if self.clean.is_empty() { Origin::Paired(sets[sets.len() - 1]) } else { Origin::Clean })
+    }
+}
+
 /// The generator of sample `index` of step `step`: keyed by `(seed, step, index)` only.
 pub fn sample_rng(seed: u64, step: usize, index: usize) -> ChaCha8Rng {
     let mut key = [0u8; 32];
@@ -140,53 +371,116 @@ pub fn sample_rng(seed: u64, step: usize, index: usize) -> ChaCha8Rng {
     ChaCha8Rng::from_seed(key)
 }
 
+/// One sample's patches.
+struct Sample {
+    degraded: Image,
+    clean: Image,
+    mask: Option<Vec<f32>>,
+    kind: &'static str,
+    task: Task,
+}
+
 /// Builds step `step`'s batch (a pure function of the images, `spec` and `step`).
-pub fn make_batch(source: &ImageSource, spec: &BatchSpec, step: usize) -> Result<Batch> {
-    let task = task_at(step, &spec.schedule);
-    let p = spec.patch;
+pub fn make_batch(data: &TrainingData, spec: &BatchSpec, step: usize) -> Result<Batch> {
+    let task = batch_task_at(step, &spec.schedule);
+    let (size, p) = spec.shape_at(step);
+    let composition = (task == BatchTask::Mixed).then(|| mixed_composition(&spec.schedule.tasks));
     let plane = p * p;
     let mut batch = Batch {
         step,
         task,
-        size: spec.batch,
+        size,
         patch: p,
-        degraded: Vec::with_capacity(spec.batch * 3 * plane),
-        clean: Vec::with_capacity(spec.batch * 3 * plane),
+        degraded: Vec::with_capacity(size * 3 * plane),
+        clean: Vec::with_capacity(size * 3 * plane),
         mask: None,
-        kinds: Vec::with_capacity(spec.batch),
+        kinds: Vec::with_capacity(size),
+        tasks: Vec::with_capacity(size),
     };
-    let mut masks: Vec<Option<Vec<f32>>> = Vec::with_capacity(spec.batch);
-    for index in 0..spec.batch {
+    let mut masks: Vec<Option<Vec<f32>>> = Vec::with_capacity(size);
+    for index in 0..size {
         let mut rng = sample_rng(spec.seed, step, index);
-        let which = rng.random_range(0..source.len());
-        let image = source.get(which)?;
-        let path = &source.paths[which];
-        if image.width < p || image.height < p {
-            bail!("{} is {}×{}, smaller than the {p}-pixel patch", path.display(), image.width, image.height);
-        }
-        let x0 = rng.random_range(0..=image.width - p);
-        let y0 = rng.random_range(0..=image.height - p);
-        let flip = rng.random_bool(0.5);
-        let turns = rng.random_range(0..4u32);
-        let degradation = sample(task, &mut rng);
-        let degradation_seed: u64 = rng.random();
-
-        let clean = Image::from_fn(p as u32, p as u32, |x, y| {
-            let (u, v) = orient(x as usize, y as usize, p, flip, turns);
-            image.pixel(x0 + u, y0 + v)
-        });
-        let degraded = degradation
-            .apply(&clean, degradation_seed)
-            .with_context(|| format!("cannot apply {} to a patch of {}", degradation.kind(), path.display()))?;
-        batch.clean.extend(clean.to_planar());
-        batch.degraded.extend(degraded.image.to_planar());
-        masks.push(degraded.mask.map(|m| m.data().to_vec()));
-        batch.kinds.push(degradation.kind());
+        let sample = make_sample(data, task, composition.as_ref(), p, &mut rng)?;
+        batch.clean.extend(sample.clean.to_planar());
+        batch.degraded.extend(sample.degraded.to_planar());
+        masks.push(sample.mask);
+        batch.kinds.push(sample.kind);
+        batch.tasks.push(sample.task);
     }
     if masks.iter().any(Option::is_some) {
         batch.mask = Some(masks.into_iter().flat_map(|m| m.unwrap_or_else(|| vec![0.0; plane])).collect());
     }
     Ok(batch)
+}
+
+/// One sample: its task (the batch's, or drawn from `composition` in the mixed mode), its origin,
+/// an image large enough for the `p`-pixel patch, the crop and symmetry, and for clean images the
+/// degradation and its seed, all from `rng`.
+fn make_sample(
+    data: &TrainingData,
+    task: BatchTask,
+    composition: Option<&Composition>,
+    p: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Sample> {
+    let (task, mut degradation): (Task, Option<Degradation>) = match (task, composition) {
+        (BatchTask::One(task), _) => (task, None),
+        (BatchTask::Mixed, Some(composition)) => {
+            let drawn = composition.sample(rng).map_err(|e| anyhow!("mixed mode: {e}"))?;
+            (drawn.task(), Some(drawn))
+        }
+        (BatchTask::Mixed, None) => bail!("a mixed batch needs the task weights"),
+    };
+    let origin = data.origin(task, rng)?;
+    let entries = match origin {
+        Origin::Clean => &data.clean,
+        Origin::Paired(set) => &set.entries,
+    };
+    let fits = |e: &&Entry| e.width >= p && e.height >= p;
+    let count = entries.iter().filter(fits).count();
+    if count == 0 {
+        bail!("no training image is at least {p}×{p}");
+    }
+    let entry = *entries.iter().filter(fits).nth(rng.random_range(0..count)).expect("count fits");
+    let x0 = rng.random_range(0..=entry.width - p);
+    let y0 = rng.random_range(0..=entry.height - p);
+    let flip = rng.random_bool(0.5);
+    let turns = rng.random_range(0..4u32);
+    let target = data.files.get(entry.target)?;
+    let path = &data.files.paths[entry.target];
+    if target.width < entry.width || target.height < entry.height {
+        bail!(
+            "{} is {}×{}, not the {}×{} it was",
+            path.display(),
+            target.width,
+            target.height,
+            entry.width,
+            entry.height
+        );
+    }
+    let clean = target.patch(x0, y0, p, flip, turns);
+    match origin {
+        Origin::Paired(set) => {
+            let input = data.files.get(entry.input)?;
+            if (input.width, input.height) != (target.width, target.height) {
+                bail!("{} and its partner {} differ in size", data.files.paths[entry.input].display(), path.display());
+            }
+            let degraded = input.patch(x0, y0, p, flip, turns);
+            Ok(Sample { degraded, clean, mask: None, kind: set.kind, task })
+        }
+        Origin::Clean => {
+            let degradation = match degradation.take() {
+                Some(drawn) => drawn,
+                None => sample(task, rng),
+            };
+            let degradation_seed: u64 = rng.random();
+            let degraded = degradation
+                .apply(&clean, degradation_seed)
+                .with_context(|| format!("cannot apply {} to a patch of {}", degradation.kind(), path.display()))?;
+            let mask = degraded.mask.map(|m| m.data().to_vec());
+            Ok(Sample { degraded: degraded.image, clean, mask, kind: degradation.kind(), task })
+        }
+    }
 }
 
 /// Where output pixel `(x, y)` of a `p × p` patch is read: `turns` quarter turns, then an optional
@@ -213,7 +507,7 @@ impl Loader {
     /// Starts `workers` threads; worker `w` makes steps `start + w`, `start + w + workers`, ...,
     /// keeping at most `prefetch` batches ready in all.
     pub fn start(
-        source: Arc<ImageSource>,
+        source: Arc<TrainingData>,
         spec: BatchSpec,
         start: usize,
         end: usize,
@@ -271,6 +565,8 @@ mod tests {
     use restora_model::BitDepth;
 
     use super::*;
+    use crate::training::config::{ScheduleMode, Stage};
+    use crate::training::paired::{Layout, Pair};
 
     fn write_images(dir: &Path, sizes: &[(u32, u32)]) {
         for (i, &(w, h)) in sizes.iter().enumerate() {
@@ -282,29 +578,55 @@ mod tests {
     }
 
     fn spec(tasks: Vec<Task>) -> BatchSpec {
-        BatchSpec { seed: 5, batch: 3, patch: 16, schedule: ScheduleOptions { iters: 100, switch_every: 2, tasks } }
+        BatchSpec {
+            seed: 5,
+            batch: 3,
+            patch: 16,
+            schedule: ScheduleOptions { iters: 100, switch_every: 2, tasks, ..Default::default() },
+        }
+    }
+
+    fn clean(dir: &Path) -> Vec<CleanImage> {
+        write_images(dir, &[(40, 30), (12, 50), (24, 24)]);
+        scan(dir, 16).unwrap()
+    }
+
+    /// An input/target set where every input pixel is its target's plus 20/255 (exact in 8 bits).
+    fn offset_pairs(dir: &Path, task: Task, share: f64) -> PairedSource {
+        let mut pairs = Vec::new();
+        for (i, (w, h)) in [(30u32, 20u32), (20, 26)].into_iter().enumerate() {
+            let level = |x: u32, y: u32, c: u32| ((x * 7 + y * 13 + c * 31 + i as u32 * 5) % 200) as f32;
+            let target = Image::from_fn(w, h, |x, y| [0, 1, 2].map(|c| level(x, y, c) / 255.0));
+            let input = Image::from_fn(w, h, |x, y| [0, 1, 2].map(|c| (level(x, y, c) + 20.0) / 255.0));
+            let (a, b) = (dir.join(format!("in{i}.png")), dir.join(format!("target{i}.png")));
+            std::fs::write(&a, input.encode_png(BitDepth::Eight).unwrap()).unwrap();
+            std::fs::write(&b, target.encode_png(BitDepth::Eight).unwrap()).unwrap();
+            pairs.push(Pair { input: a, target: b, width: w as usize, height: h as usize });
+        }
+        PairedSource { dir: dir.to_path_buf(), layout: Layout::InputTarget, task, share, pairs }
     }
 
     #[test]
     fn small_images_are_skipped_and_batches_depend_only_on_the_step() {
         let dir = tempfile::tempdir().unwrap();
-        write_images(dir.path(), &[(40, 30), (12, 50), (24, 24)]);
-        let paths = scan(dir.path(), 16).unwrap();
-        assert_eq!(paths.len(), 2);
+        let images = clean(dir.path());
+        assert_eq!(images.len(), 2);
+        assert_eq!((images[0].width, images[0].height), (40, 30));
         assert!(scan(dir.path(), 64).unwrap_err().to_string().contains("no usable"));
 
         let spec = spec(Task::ALL.to_vec());
-        let cached = ImageSource::new(paths.clone(), 64);
-        let uncached = ImageSource::new(paths, 0);
+        let cached = TrainingData::new(images.clone(), Vec::new(), 64);
+        let uncached = TrainingData::new(images, Vec::new(), 0);
         let a = make_batch(&cached, &spec, 7).unwrap();
         assert_eq!(a, make_batch(&uncached, &spec, 7).unwrap());
-        assert_eq!(a.task, Task::Inpaint);
+        assert_eq!(a.task, BatchTask::One(Task::Inpaint));
+        assert_eq!(a.tasks, [Task::Inpaint; 3]);
         assert_eq!(a.degraded.len(), 3 * 3 * 16 * 16);
         assert_eq!(a.mask.as_ref().map(Vec::len), Some(3 * 16 * 16));
         assert!(a.mask.as_ref().unwrap().iter().any(|&m| m > 0.5));
         assert_ne!(a.degraded, a.clean);
         let b = make_batch(&cached, &spec, 0).unwrap();
-        assert_eq!(b.task, Task::Denoise);
+        assert_eq!(b.task, BatchTask::One(Task::Denoise));
         assert!(b.mask.is_none());
         assert_ne!(b.clean, a.clean);
 
@@ -318,6 +640,108 @@ mod tests {
         }
         // Dropping a loader with work in flight returns.
         drop(Loader::start(source, spec, 0, 1000, 2, 4).unwrap());
+    }
+
+    #[test]
+    fn paired_patches_are_cut_at_the_same_place_in_both_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = TrainingData::new(Vec::new(), vec![offset_pairs(dir.path(), Task::Dealias, 1.0)], 16);
+        let only_pairs = BatchSpec { batch: 4, ..spec(vec![Task::Dealias]) };
+        let mut crops = std::collections::HashSet::new();
+        for step in 0..6 {
+            let batch = make_batch(&data, &only_pairs, step).unwrap();
+            assert_eq!(batch.kinds, ["paired:input_target"; 4]);
+            assert!(batch.mask.is_none());
+            for (degraded, clean) in batch.degraded.iter().zip(&batch.clean) {
+                assert!((degraded - clean - 20.0 / 255.0).abs() < 1e-5, "{degraded} vs {clean}");
+            }
+            crops.insert(batch.clean.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        assert_eq!(crops.len(), 6, "crops vary");
+
+        // With clean images too, the paired set takes its share of the task's samples.
+        let clean_dir = tempfile::tempdir().unwrap();
+        let data = TrainingData::new(clean(clean_dir.path()), vec![offset_pairs(dir.path(), Task::Denoise, 0.5)], 16);
+        let spec = BatchSpec { batch: 8, ..spec(vec![Task::Denoise, Task::Deblur]) };
+        let kinds: Vec<&str> = (0..8).flat_map(|step| make_batch(&data, &spec, step).unwrap().kinds).collect();
+        let paired = kinds.iter().filter(|k| **k == "paired:input_target").count();
+        // Steps 0, 1, 4, 5 denoise: about half of their 32 samples are paired; deblur never is.
+        assert!((8..=24).contains(&paired), "{paired} paired samples: {kinds:?}");
+        assert!(kinds[16..32].iter().all(|k| k.ends_with("_blur")), "{kinds:?}");
+    }
+
+    #[test]
+    fn mixed_batches_draw_a_task_per_sample_and_are_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let pairs_dir = tempfile::tempdir().unwrap();
+        let paired = vec![offset_pairs(pairs_dir.path(), Task::Denoise, 0.5)];
+        let data = Arc::new(TrainingData::new(clean(dir.path()), paired, 16));
+        let mut spec = spec(Task::ALL.to_vec());
+        spec.batch = 12;
+        spec.schedule.mode = ScheduleMode::Mixed;
+        let batches: Vec<Batch> = (0..4).map(|step| make_batch(&data, &spec, step).unwrap()).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut kinds = std::collections::BTreeSet::new();
+        for batch in &batches {
+            assert_eq!(batch.task, BatchTask::Mixed);
+            let distinct: std::collections::BTreeSet<Task> = batch.tasks.iter().copied().collect();
+            assert!(distinct.len() >= 2, "{:?}", batch.tasks);
+            seen.extend(distinct);
+            kinds.extend(batch.kinds.iter().copied());
+            // The mask marks pixels only in the inpainted samples.
+            let plane = 16 * 16;
+            if let Some(mask) = &batch.mask {
+                for (i, task) in batch.tasks.iter().enumerate() {
+                    let holes = mask[i * plane..(i + 1) * plane].iter().filter(|&&m| m > 0.5).count();
+                    assert_eq!(holes > 0, *task == Task::Inpaint, "sample {i} ({task})");
+                }
+            } else {
+                assert!(!batch.tasks.contains(&Task::Inpaint));
+            }
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(kinds.contains("paired:input_target"), "{kinds:?}");
+        // The same step gives the same batch, from any thread.
+        let mut loader = Loader::start(data.clone(), spec.clone(), 2, 4, 2, 2).unwrap();
+        assert_eq!(loader.next_batch().unwrap(), batches[2]);
+        assert_eq!(loader.next_batch().unwrap(), batches[3]);
+        // Only the scheduled tasks are drawn.
+        spec.schedule.tasks = vec![Task::Deblur, Task::Dealias];
+        let batch = make_batch(&data, &spec, 0).unwrap();
+        assert!(batch.tasks.iter().all(|t| matches!(t, Task::Deblur | Task::Dealias)), "{:?}", batch.tasks);
+        assert!(batch.mask.is_none());
+    }
+
+    #[test]
+    fn progressive_stages_change_the_patch_and_batch_at_their_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = TrainingData::new(clean(dir.path()), Vec::new(), 16);
+        let mut spec = spec(vec![Task::Deblur]);
+        spec.schedule.progressive =
+            vec![Stage { until: 2, patch: 8, batch: 4 }, Stage { until: 3, patch: 24, batch: 1 }];
+        let shapes: Vec<(usize, usize, usize)> = (0..5)
+            .map(|step| {
+                let batch = make_batch(&data, &spec, step).unwrap();
+                assert_eq!(batch.degraded.len(), batch.size * 3 * batch.patch * batch.patch);
+                (batch.size, batch.patch, batch.kinds.len())
+            })
+            .collect();
+        assert_eq!(shapes, [(4, 8, 4), (4, 8, 4), (1, 24, 1), (3, 16, 3), (3, 16, 3)]);
+        // Both images fit the 24-pixel patch, none a 32-pixel one: the check names it.
+        assert!(data.check(&[Task::Deblur], &[8, 24]).is_ok());
+        let message = data.check(&[Task::Deblur], &[8, 32]).unwrap_err().to_string();
+        assert!(message.contains("32"), "{message}");
+    }
+
+    #[test]
+    fn a_subset_is_sorted_and_depends_on_the_seed_only() {
+        let items: Vec<usize> = (0..20).collect();
+        let a = subset(items.clone(), 5, 1);
+        assert_eq!(a.len(), 5);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "{a:?}");
+        assert_eq!(a, subset(items.clone(), 5, 1));
+        assert_ne!(a, subset(items.clone(), 5, 2));
+        assert_eq!(subset(items.clone(), 30, 1), items);
     }
 
     #[test]

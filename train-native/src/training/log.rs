@@ -12,9 +12,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use restora_model::degradations::Task;
 use serde::Serialize;
 
+use super::schedule::BatchTask;
 use super::validate::ValRow;
 use crate::files::write_atomic;
 
@@ -25,7 +25,8 @@ pub enum Row<'a> {
     /// One training iteration.
     Train {
         iteration: usize,
-        task: Task,
+        /// The task of every sample, or `mixed`.
+        task: BatchTask,
         /// Mean absolute error of the batch (L1 loss) before the step.
         loss: f32,
         /// Learning rate of the step.
@@ -91,6 +92,8 @@ impl RunLog {
 
 #[cfg(test)]
 mod tests {
+    use restora_model::degradations::Task;
+
     use super::*;
 
     #[test]
@@ -101,7 +104,7 @@ mod tests {
         for iteration in 1..=4 {
             let row = Row::Train {
                 iteration,
-                task: Task::Deblur,
+                task: BatchTask::One(Task::Deblur),
                 loss: 0.5,
                 lr: 1e-3,
                 kinds: &["motion_blur"],
@@ -109,7 +112,16 @@ mod tests {
             };
             log.write(&row).unwrap();
         }
-        let val = ValRow { task: Task::Inpaint, images: 2, psnr: 30.0, ssim: 0.9, input_psnr: 20.0, input_ssim: 0.5 };
+        let val = ValRow {
+            task: Task::Inpaint,
+            images: 2,
+            psnr: 30.0,
+            ssim: 0.9,
+            input_psnr: 20.0,
+            input_ssim: 0.5,
+            lpips: None,
+            input_lpips: None,
+        };
         log.write(&Row::Val { iteration: 4, row: &val }).unwrap();
         drop(log);
         let text = std::fs::read_to_string(&path).unwrap();

@@ -1,8 +1,9 @@
 //! Training Restora's foundation model (`train-native train`): one experiment file
-//! ([`config`]), batches of degraded patches made on worker threads ([`data`]), the task
-//! alternation and learning-rate schedule ([`schedule`]), the hand-written loop
-//! ([`train_loop`]), validation ([`validate`]), resumable checkpoints ([`checkpoint`]) and the
-//! JSONL log ([`log`]).
+//! ([`config`]), batches of degraded patches made on worker threads ([`data`]) from clean images
+//! or real degraded / clean pairs ([`paired`]: SIDD, GoPro, REDS, input/target), the task
+//! alternation or mix, progressive patches and learning-rate schedule ([`schedule`]), the
+//! hand-written loop ([`train_loop`]), validation ([`validate`]), resumable checkpoints
+//! ([`checkpoint`]) and the JSONL log ([`log`]).
 //!
 //! A run is reproducible: the initial weights come from the seed, and every patch, flip and
 //! degradation of step `s` from `(seed, s)` alone, so a run stopped and resumed ends with the same
@@ -12,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod log;
+pub mod paired;
 pub mod schedule;
 pub mod train_loop;
 pub mod validate;

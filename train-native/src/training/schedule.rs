@@ -1,12 +1,88 @@
 //! What each iteration does, as pure functions of its index: the task (alternating in blocks of
-//! `switch_every`) and the learning rate (linear warm-up, then cosine decay to `lr_min`). A resumed
-//! run recomputes both from the iteration alone.
+//! `switch_every`, or drawn per sample in the `mixed` mode), the patch and batch (progressive
+//! stages) and the learning rate (linear warm-up, then cosine decay to `lr_min`). A resumed run
+//! recomputes them all from the iteration alone.
 
 use std::f64::consts::PI;
+use std::fmt;
 
-use restora_model::degradations::Task;
+use restora_model::degradations::{Composition, Task};
+use serde::{Serialize, Serializer};
 
-use super::config::{OptimizerOptions, ScheduleOptions};
+use super::config::{OptimizerOptions, ScheduleMode, ScheduleOptions};
+
+/// The task of a batch: one for all its samples, or one per sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchTask {
+    One(Task),
+    /// Every sample drew its own task (`schedule.mode = "mixed"`).
+    Mixed,
+}
+
+impl BatchTask {
+    /// The task name, or `mixed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchTask::One(task) => task.name(),
+            BatchTask::Mixed => "mixed",
+        }
+    }
+}
+
+impl fmt::Display for BatchTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// As its name: `"deblur"`, `"mixed"`.
+impl Serialize for BatchTask {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// The task of step `step`'s batch.
+pub fn batch_task_at(step: usize, schedule: &ScheduleOptions) -> BatchTask {
+    match schedule.mode {
+        ScheduleMode::Alternate => BatchTask::One(task_at(step, schedule)),
+        ScheduleMode::Mixed => BatchTask::Mixed,
+    }
+}
+
+/// The weights samples draw their degradation (hence their task) with in the `mixed` mode: the
+/// report's foundation mix ([`Composition::default`]) without the kinds of unscheduled tasks.
+pub fn mixed_composition(tasks: &[Task]) -> Composition {
+    let keep = |task: Task, weight: u32| if tasks.contains(&task) { weight } else { 0 };
+    let all = Composition::default();
+    Composition {
+        gaussian_noise: keep(Task::Denoise, all.gaussian_noise),
+        salt_and_pepper: keep(Task::Denoise, all.salt_and_pepper),
+        poisson_noise: keep(Task::Denoise, all.poisson_noise),
+        motion_blur: keep(Task::Deblur, all.motion_blur),
+        gaussian_blur: keep(Task::Deblur, all.gaussian_blur),
+        aliasing: keep(Task::Dealias, all.aliasing),
+        inpainting: keep(Task::Inpaint, all.inpainting),
+    }
+}
+
+/// The patch side and batch size of step `step` (0-based): those of the first progressive stage
+/// whose `until` (1-based) it has not passed, else `patch` and `batch` (`data.patch`, `data.batch`).
+pub fn shape_at(step: usize, schedule: &ScheduleOptions, patch: usize, batch: usize) -> (usize, usize) {
+    schedule.progressive.iter().find(|stage| step < stage.until).map_or((patch, batch), |s| (s.patch, s.batch))
+}
+
+/// Every patch side the run uses from step `start` on, smallest first.
+pub fn patches_used(start: usize, schedule: &ScheduleOptions, patch: usize) -> Vec<usize> {
+    let mut patches: Vec<usize> =
+        schedule.progressive.iter().filter(|stage| start < stage.until).map(|stage| stage.patch).collect();
+    if schedule.progressive.last().is_none_or(|last| last.until < schedule.iters) {
+        patches.push(patch);
+    }
+    patches.sort_unstable();
+    patches.dedup();
+    patches
+}
 
 /// The task of step `step` (0-based): `tasks` in turn, each for `switch_every` steps.
 pub fn task_at(step: usize, schedule: &ScheduleOptions) -> Task {
@@ -30,9 +106,11 @@ pub fn lr_at(step: usize, total: usize, optimizer: &OptimizerOptions) -> f64 {
 mod tests {
     use super::*;
 
+    use crate::training::config::Stage;
+
     #[test]
     fn tasks_alternate_in_blocks() {
-        let schedule = ScheduleOptions { iters: 100, switch_every: 3, tasks: Task::ALL.to_vec() };
+        let schedule = ScheduleOptions { iters: 100, switch_every: 3, ..Default::default() };
         let tasks: Vec<Task> = (0..14).map(|i| task_at(i, &schedule)).collect();
         use Task::*;
         assert_eq!(
@@ -44,6 +122,35 @@ mod tests {
         );
         let two = ScheduleOptions { tasks: vec![Inpaint, Deblur], switch_every: 1, ..schedule };
         assert_eq!((0..4).map(|i| task_at(i, &two)).collect::<Vec<_>>(), [Inpaint, Deblur, Inpaint, Deblur]);
+        assert_eq!(batch_task_at(1, &two), BatchTask::One(Deblur));
+        let mixed = ScheduleOptions { mode: ScheduleMode::Mixed, ..two };
+        assert_eq!(batch_task_at(1, &mixed), BatchTask::Mixed);
+        assert_eq!(serde_json::to_string(&BatchTask::Mixed).unwrap(), "\"mixed\"");
+        assert_eq!(serde_json::to_string(&BatchTask::One(Dealias)).unwrap(), "\"dealias\"");
+    }
+
+    #[test]
+    fn the_mixed_composition_keeps_the_reports_weights_of_the_scheduled_tasks() {
+        assert_eq!(mixed_composition(&Task::ALL), Composition::default());
+        let two = mixed_composition(&[Task::Deblur, Task::Inpaint]);
+        assert_eq!(two.total(), 900);
+        assert_eq!((two.motion_blur, two.gaussian_blur, two.inpainting), (200, 200, 500));
+    }
+
+    #[test]
+    fn progressive_stages_set_the_patch_and_batch_until_their_iteration() {
+        let stages = vec![Stage { until: 3, patch: 16, batch: 4 }, Stage { until: 5, patch: 24, batch: 2 }];
+        let schedule = ScheduleOptions { iters: 8, progressive: stages, ..Default::default() };
+        let shapes: Vec<(usize, usize)> = (0..8).map(|s| shape_at(s, &schedule, 32, 1)).collect();
+        assert_eq!(shapes, [(16, 4), (16, 4), (16, 4), (24, 2), (24, 2), (32, 1), (32, 1), (32, 1)]);
+        assert_eq!(patches_used(0, &schedule, 32), [16, 24, 32]);
+        assert_eq!(patches_used(3, &schedule, 32), [24, 32]);
+        // Stages past the end leave the final shape unused.
+        let long = ScheduleOptions { iters: 5, ..schedule.clone() };
+        assert_eq!(patches_used(0, &long, 32), [16, 24]);
+        let none = ScheduleOptions::default();
+        assert_eq!(shape_at(7, &none, 32, 1), (32, 1));
+        assert_eq!(patches_used(0, &none, 32), [32]);
     }
 
     #[test]

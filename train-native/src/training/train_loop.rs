@@ -1,6 +1,7 @@
-//! The hand-written training loop (burn's `examples/custom-training-loop`): forward, L1 loss,
-//! `backward` → `GradientsParams::from_grads` → `optim.step(lr, model, grads)`, on an autodiff
-//! backend, with validation, checkpoints and the log in between.
+//! The hand-written training loop (burn's `examples/custom-training-loop`): forward, L1 loss
+//! (hole-weighted for inpainting, [`l1_loss`]), `backward` → `GradientsParams::from_grads` →
+//! `optim.step(lr, model, grads)`, on an autodiff backend, with validation, checkpoints and the
+//! log in between. The weights start from the seed, or from `model.init` to fine-tune.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,15 +16,18 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use restora_model::RestormerConfig;
+use restora_model::metrics::Lpips;
+use restora_model::weights::{self, WeightFile};
+use restora_model::{Preset, RestormerConfig};
 
 use super::checkpoint::{self, Best, Optim, Pointer, TrainState};
-use super::config::ExperimentConfig;
-use super::data::{self, BatchSpec, ImageSource, Loader};
+use super::config::{ExperimentConfig, ScheduleMode};
+use super::data::{BatchSpec, Loader, TrainingData};
 use super::log::{Row, RunLog};
 use super::schedule::{lr_at, task_at};
 use super::validate::{self, ValItem};
 use crate::backend::{run_on, BackendChoice, BackendTask};
+use crate::cli::DEFAULT_LPIPS;
 use crate::files::write_atomic;
 
 /// One invocation of `train`.
@@ -82,8 +86,11 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
     let Session { config, out, resume_from, stop_after } = session;
     config.validate()?;
     let restormer = config.model.restormer();
-    let train_dir = config.data.train.clone().context("no training images: pass --data DIR")?;
-    let images = data::scan(&train_dir, config.data.patch)?;
+    let init = match (&config.model.init, &resume_from) {
+        (Some(path), None) => Some(read_init(path, &restormer)?),
+        _ => None,
+    };
+    let data = TrainingData::load(&config, 0)?;
     let val_items: Vec<ValItem> = match &config.data.val {
         Some(dir) => validate::load(dir, config.data.val_images, config.data.val_crop, &config.schedule.tasks)?,
         None => {
@@ -91,6 +98,10 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
             Vec::new()
         }
     };
+    let lpips_weights = if val_items.is_empty() { None } else { std::fs::read(DEFAULT_LPIPS).ok() };
+    if !val_items.is_empty() && lpips_weights.is_none() {
+        eprintln!("note: no LPIPS weights at {DEFAULT_LPIPS} (run from the repository): the final validation leaves LPIPS out");
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let mut optim = optimizer::<B>(&config);
@@ -106,7 +117,13 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
         }
         None => {
             B::seed(&device, config.run.seed);
-            (restormer.init::<B>(&device), 0, None)
+            let model = restormer.init::<B>(&device);
+            let model = match &init {
+                Some((path, file)) => weights::apply(model, file)
+                    .with_context(|| format!("cannot start from --init {}", path.display()))?,
+                None => model,
+            };
+            (model, 0, None)
         }
     };
     write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
@@ -119,12 +136,28 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
         eprintln!("the run is complete: {start} of {total} iterations (raise --iters to go on)");
         return Ok(Summary { start, end: start, iterations_per_second: 0.0, last_loss: None, best });
     }
-    let source = Arc::new(ImageSource::new(images, config.data.cache_mb));
+    let source = Arc::new(data);
+    let stages: String = config
+        .schedule
+        .progressive
+        .iter()
+        .map(|s| format!("{}×{} until {}, then ", s.patch, s.batch, s.until))
+        .collect();
     eprintln!(
-        "training {} ({} parameters) on {} images, iterations {}..={} of {total}, patch {}, batch {}",
+        "training {} ({} parameters{}) on {} clean images and {} pairs, {} tasks, iterations {}..={} of {total}, \
+         patch × batch {stages}{}×{}",
         config.model.preset,
         restormer.num_params(),
-        source.len(),
+        match &config.model.init {
+            Some(path) if resume_from.is_none() => format!(", from {}", path.display()),
+            _ => String::new(),
+        },
+        source.clean_len(),
+        source.paired_len(),
+        match config.schedule.mode {
+            ScheduleMode::Alternate => "alternating",
+            ScheduleMode::Mixed => "mixed",
+        },
         start + 1,
         end,
         config.data.patch,
@@ -148,7 +181,8 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
         let input = Tensor::<B, 4>::from_data(TensorData::new(batch.degraded, [b, 3, p, p]), &device);
         let target = Tensor::<B, 4>::from_data(TensorData::new(batch.clean, [b, 3, p, p]), &device);
         let mask = batch.mask.map(|m| Tensor::<B, 4>::from_data(TensorData::new(m, [b, 1, p, p]), &device));
-        let loss = (model.forward(input, mask) - target).abs().mean();
+        let output = model.forward(input, mask.clone());
+        let loss = l1_loss(output, target, mask, config.optimizer.hole_weight);
         let loss_value: f32 = loss.clone().into_scalar().elem();
         let iteration = step + 1;
         if !loss_value.is_finite() {
@@ -167,12 +201,26 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
 
         let mut improved = false;
         if !val_items.is_empty() && (iteration % config.run.val_every == 0 || iteration == total) {
-            let rows = validate::evaluate(&model.valid(), &val_items, &device)?;
+            // LPIPS (an AlexNet per image) only at the end: the run's final perceptual score.
+            let lpips = match (&lpips_weights, iteration == total) {
+                (Some(bytes), true) => Some(
+                    Lpips::<B::InnerBackend>::from_safetensors(bytes, &device)
+                        .context("cannot load the LPIPS weights")?,
+                ),
+                _ => None,
+            };
+            let rows = validate::evaluate(&model.valid(), &val_items, lpips.as_ref(), &device)?;
             for row in &rows {
                 log.write(&Row::Val { iteration, row })?;
             }
             let score = validate::score(&rows);
-            let detail: Vec<String> = rows.iter().map(|r| format!("{} {:.2}/{:.3}", r.task, r.psnr, r.ssim)).collect();
+            let detail: Vec<String> = rows
+                .iter()
+                .map(|r| match r.lpips {
+                    Some(lpips) => format!("{} {:.2}/{:.3}/LPIPS {lpips:.4}", r.task, r.psnr, r.ssim),
+                    None => format!("{} {:.2}/{:.3}", r.task, r.psnr, r.ssim),
+                })
+                .collect();
             bar.suspend(|| {
                 eprintln!("iteration {iteration}: validation PSNR/SSIM {} (mean {score:.2} dB)", detail.join(", "))
             });
@@ -225,6 +273,67 @@ fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summ
     Ok(summary)
 }
 
+/// The L1 loss of a batch: the mean absolute error, or with a mask and `hole_weight ≠ 1`,
+/// `sum(w·|output − target|) / sum(w)` with `w = 1 + (hole_weight − 1)·mask` broadcast over the
+/// channels (missing pixels weigh `hole_weight`, the others 1).
+///
+/// # Shapes
+/// - output, target: `[B, C, H, W]`
+/// - mask: `[B, 1, H, W]`, 1 = missing
+/// - result: `[1]`
+pub fn l1_loss<B: Backend>(
+    output: Tensor<B, 4>,
+    target: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4>>,
+    hole_weight: f32,
+) -> Tensor<B, 1> {
+    let error = (output - target).abs();
+    match mask {
+        Some(mask) if hole_weight != 1.0 => {
+            let channels = error.dims()[1] as f32;
+            let weight = mask.mul_scalar(hole_weight - 1.0).add_scalar(1.0);
+            (error * weight.clone()).sum() / weight.sum().mul_scalar(channels)
+        }
+        _ => error.mean(),
+    }
+}
+
+/// Reads `model.init`'s weights, refusing a file whose model is not the configured one.
+fn read_init(path: &Path, wanted: &RestormerConfig) -> Result<(PathBuf, WeightFile)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the --init weights {}", path.display()))?;
+    let file = WeightFile::from_safetensors(&bytes)
+        .with_context(|| format!("--init {} is not a safetensors weights file", path.display()))?;
+    let found = file.config().with_context(|| format!("--init {}", path.display()))?;
+    if &found != wanted {
+        bail!(
+            "--init {} holds a {} model, but the run trains a {} one: set --preset (and model.mask_aware) to match \
+             the weights, or start from other weights",
+            path.display(),
+            describe(&found),
+            describe(wanted)
+        );
+    }
+    Ok((path.to_path_buf(), file))
+}
+
+/// `small, mask-aware (3,813,446 parameters)`, or the shape when it is no preset.
+fn describe(config: &RestormerConfig) -> String {
+    let shape = Preset::ALL
+        .into_iter()
+        .find(|&p| RestormerConfig::preset(p).with_mask_aware(config.mask_aware) == *config)
+        .map_or_else(
+            || {
+                format!(
+                    "dim {}, blocks {:?}, refinement {}, {:?} layer norm",
+                    config.dim, config.num_blocks, config.num_refinement_blocks, config.layer_norm
+                )
+            },
+            |p| p.to_string(),
+        );
+    let mask = if config.mask_aware { "mask-aware" } else { "without the mask channel" };
+    format!("{shape}, {mask} ({} parameters)", config.num_params())
+}
+
 /// Refuses to resume into a different model or seed.
 fn check_resumable(
     found: &RestormerConfig,
@@ -265,4 +374,39 @@ pub fn saved_config(run: &Path) -> Result<ExperimentConfig> {
         bail!("{} is not a training run folder (no config.toml)", run.display());
     }
     ExperimentConfig::load(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    type B = NdArray<f32>;
+
+    fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<B, 4> {
+        Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    }
+
+    fn value(loss: Tensor<B, 1>) -> f32 {
+        loss.into_scalar().elem()
+    }
+
+    #[test]
+    fn hole_weighting_changes_the_loss_only_with_a_mask() {
+        // Two samples of 3 × 1 × 2 pixels; the error is 1 on the first pixel of each channel, 3 on the second.
+        let target = tensor(vec![0.0; 12], [2, 3, 1, 2]);
+        let output = tensor((0..12).map(|i| if i % 2 == 0 { 1.0 } else { 3.0 }).collect(), [2, 3, 1, 2]);
+        // The second pixel of the first sample is missing.
+        let mask = tensor(vec![0.0, 1.0, 0.0, 0.0], [2, 1, 1, 2]);
+        let plain = value(l1_loss(output.clone(), target.clone(), None, 1.0));
+        assert_eq!(plain, 2.0);
+        assert_eq!(value(l1_loss(output.clone(), target.clone(), None, 5.0)), plain);
+        assert_eq!(value(l1_loss(output.clone(), target.clone(), Some(mask.clone()), 1.0)), plain);
+        let zeros = tensor(vec![0.0; 4], [2, 1, 1, 2]);
+        assert!((value(l1_loss(output.clone(), target.clone(), Some(zeros), 5.0)) - plain).abs() < 1e-6);
+        // Weights 1, 5, 1, 1 per pixel (for every channel): (1 + 5·3 + 1 + 3) / (1 + 5 + 1 + 1) = 2.5.
+        let weighted = value(l1_loss(output, target, Some(mask), 5.0));
+        assert!((weighted - 2.5).abs() < 1e-6, "{weighted}");
+    }
 }

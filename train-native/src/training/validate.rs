@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use burn::prelude::Backend;
 use restora_model::degradations::{Aliasing, Degradation, GaussianNoise, MotionBlur, MotionKernel, Scratches, Task};
 use restora_model::inference::{restore, Control, TileOptions};
-use restora_model::metrics::{psnr, ssim, MetricOptions};
+use restora_model::metrics::{psnr, ssim, Lpips, MetricOptions};
 use restora_model::{Image, Mask, Restormer};
 use serde::Serialize;
 
@@ -46,6 +46,11 @@ pub struct ValRow {
     /// The degraded crops against the clean ones (what doing nothing scores).
     pub input_psnr: f64,
     pub input_ssim: f64,
+    /// LPIPS (lower is better) of the restored and the degraded crops, when it was computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lpips: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_lpips: Option<f64>,
 }
 
 /// Up to `count` images of `dir` (spread over the sorted list), centre-cropped to `crop`, each
@@ -89,8 +94,14 @@ fn center_crop(image: &Image, crop: usize) -> Option<Image> {
     Some(Image::from_fn(cw as u32, ch as u32, |x, y| image.pixel(x0 as u32 + x, y0 as u32 + y)))
 }
 
-/// Restores every item and averages PSNR / SSIM per task (in task order).
-pub fn evaluate<B: Backend>(model: &Restormer<B>, items: &[ValItem], device: &B::Device) -> Result<Vec<ValRow>> {
+/// Restores every item and averages PSNR / SSIM per task (in task order), and LPIPS when a
+/// network is given (slower: the end of a run, sweeps).
+pub fn evaluate<B: Backend>(
+    model: &Restormer<B>,
+    items: &[ValItem],
+    lpips: Option<&Lpips<B>>,
+    device: &B::Device,
+) -> Result<Vec<ValRow>> {
     let options = MetricOptions::new();
     let mut rows: Vec<(ValRow, usize)> = Vec::new();
     for item in items {
@@ -104,10 +115,27 @@ pub fn evaluate<B: Backend>(model: &Restormer<B>, items: &[ValItem], device: &B:
             psnr(&item.degraded, &item.clean, &options)?.min(100.0),
             ssim(&item.degraded, &item.clean, &options)?,
         ];
+        let perceptual = match lpips {
+            Some(network) => Some([
+                f64::from(network.lpips_images(&restored, &item.clean)?),
+                f64::from(network.lpips_images(&item.degraded, &item.clean)?),
+            ]),
+            None => None,
+        };
         let index = match rows.iter().position(|(row, _)| row.task == item.task) {
             Some(index) => index,
             None => {
-                let row = ValRow { task: item.task, images: 0, psnr: 0.0, ssim: 0.0, input_psnr: 0.0, input_ssim: 0.0 };
+                let zero = lpips.map(|_| 0.0);
+                let row = ValRow {
+                    task: item.task,
+                    images: 0,
+                    psnr: 0.0,
+                    ssim: 0.0,
+                    input_psnr: 0.0,
+                    input_ssim: 0.0,
+                    lpips: zero,
+                    input_lpips: zero,
+                };
                 rows.push((row, 0));
                 rows.len() - 1
             }
@@ -118,6 +146,12 @@ pub fn evaluate<B: Backend>(model: &Restormer<B>, items: &[ValItem], device: &B:
         row.ssim += scores[1];
         row.input_psnr += scores[2];
         row.input_ssim += scores[3];
+        if let (Some([restored, degraded]), Some(sum), Some(input_sum)) =
+            (perceptual, row.lpips.as_mut(), row.input_lpips.as_mut())
+        {
+            *sum += restored;
+            *input_sum += degraded;
+        }
     }
     let mut rows: Vec<ValRow> = rows
         .into_iter()
@@ -127,6 +161,9 @@ pub fn evaluate<B: Backend>(model: &Restormer<B>, items: &[ValItem], device: &B:
             row.ssim /= n;
             row.input_psnr /= n;
             row.input_ssim /= n;
+            for value in [&mut row.lpips, &mut row.input_lpips].into_iter().flatten() {
+                *value /= n;
+            }
             row
         })
         .collect();
