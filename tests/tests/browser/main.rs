@@ -1,0 +1,280 @@
+//! End-to-end tests of the web app in headless Chromium (WebGPU on SwiftShader), driven through
+//! chromedriver. They need the built site, a server, chromedriver and the native CLI, so they are
+//! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask e2e`, which provides them through
+//! the environment:
+//!
+//! - `RESTORA_E2E_URL`: the served `dist/` (built with `--dev-weights`, one model: `RESTORA_E2E_WEIGHTS`);
+//! - `RESTORA_E2E_WEBDRIVER`: chromedriver's address;
+//! - `RESTORA_E2E_CLI`: the `train-native` binary, whose output the browser's must equal;
+//! - `RESTORA_E2E_WEIGHTS`: the weights file the site serves;
+//! - `RESTORA_E2E_SCREENSHOTS`: where each test leaves a screenshot of the page.
+
+mod webdriver;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use restora_model::metrics::{psnr, MetricOptions};
+use restora_model::{BitDepth, Image, Mask};
+use serde_json::json;
+use webdriver::{Element, Session};
+
+/// A sample of `static/samples/` (448×296).
+const SAMPLE: &str = "skimage-chelsea";
+const SHORT: Duration = Duration::from_secs(30);
+/// Loading the wasm and weights and running a CPU restoration in the worker.
+const CPU_RUN: Duration = Duration::from_secs(240);
+/// SwiftShader compiles every kernel on the CPU: the first WebGPU run is slow.
+const GPU_RUN: Duration = Duration::from_secs(540);
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `cargo xtask e2e`"))
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../static/samples")
+}
+
+/// A test's browser on the app; when the test fails, it leaves `FAILED-<name>.png`.
+struct App {
+    session: Session,
+    name: &'static str,
+}
+
+impl std::ops::Deref for App {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            screenshot(&self.session, &format!("FAILED-{}", self.name));
+        }
+    }
+}
+
+/// A session on the app with the given query (`backend=cpu` ...), the service worker off so
+/// every test sees the files just built.
+fn open_app(name: &'static str, query: &str) -> App {
+    let session = Session::new(&var("RESTORA_E2E_WEBDRIVER"));
+    session.goto(&format!("{}?nosw&{query}", var("RESTORA_E2E_URL")));
+    session.testid("run", SHORT);
+    App { session, name }
+}
+
+/// Leaves a screenshot of the page under `RESTORA_E2E_SCREENSHOTS`.
+fn screenshot(session: &Session, name: &str) {
+    let dir = PathBuf::from(var("RESTORA_E2E_SCREENSHOTS"));
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    session.screenshot(&dir.join(format!("{name}.png")));
+}
+
+/// Opens a bundled sample and waits until the input canvas has its pixel size.
+fn open_sample(session: &Session, stem: &str) -> Image {
+    let file = samples().join(format!("{stem}.png"));
+    let image = Image::decode(&std::fs::read(&file).expect("the sample exists")).expect("the sample decodes");
+    let button = session.testid(&format!("sample-{stem}"), SHORT);
+    session.click(&button);
+    wait_for_input(session, image.width());
+    image
+}
+
+fn wait_for_input(session: &Session, width: u32) {
+    let canvas = session.testid("input-image", SHORT);
+    session.wait(SHORT, "the input image on its canvas", || {
+        (session.attribute(&canvas, "width").as_deref() == Some(width.to_string().as_str())).then_some(())
+    });
+}
+
+/// Paints a diagonal stroke over the mask canvas and returns the mask the app will use.
+fn paint_stroke(session: &Session) -> Element {
+    let canvas = session.testid("mask-canvas", SHORT);
+    session.set_value("brush-size", "12");
+    let download = session.testid("download-mask", SHORT);
+    // The download link follows the mask a moment after each stroke (a Leptos effect).
+    let before = session.attribute(&download, "href");
+    session.drag(&canvas, &[(0.2, 0.3), (0.4, 0.45), (0.6, 0.5), (0.8, 0.7)]);
+    session.wait(SHORT, "the painted mask to download", || {
+        session.attribute(&download, "href").filter(|h| h.starts_with("blob:") && Some(h) != before.as_ref())
+    });
+    download
+}
+
+/// Runs the restoration and returns the result element once it is there.
+fn run_and_wait(session: &Session, timeout: Duration) -> Element {
+    session.click(&session.testid("run", SHORT));
+    let result = session.wait(timeout, "the result image", || session.find("[data-testid=\"result-image\"]"));
+    session
+        .wait(SHORT, "the result's blob URL", || session.attribute(&result, "src").filter(|s| s.starts_with("blob:")));
+    result
+}
+
+/// `train-native restore` on the same weights, input and mask: the native result.
+fn native_restore(dir: &Path, input: &Path, mask: &Path, task: &str) -> Image {
+    let output = dir.join("native.png");
+    let run = Command::new(var("RESTORA_E2E_CLI"))
+        .args(["restore", "--backend", "cpu", "--weights", &var("RESTORA_E2E_WEIGHTS"), "--task", task])
+        .arg("--input")
+        .arg(input)
+        .arg("--mask")
+        .arg(mask)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .expect("the CLI runs");
+    assert!(run.status.success(), "train-native restore failed: {}", String::from_utf8_lossy(&run.stderr));
+    Image::decode(&std::fs::read(output).unwrap()).unwrap()
+}
+
+/// Mean absolute difference of two images over the pixels where `mask` is set.
+fn mean_difference_in(a: &Image, b: &Image, mask: &Mask) -> f64 {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for y in 0..a.height() {
+        for x in 0..a.width() {
+            if mask.get(x, y) > 0.5 {
+                let (p, q) = (a.pixel(x, y), b.pixel(x, y));
+                sum += (0..3).map(|c| (p[c] - q[c]).abs() as f64).sum::<f64>() / 3.0;
+                count += 1;
+            }
+        }
+    }
+    sum / count.max(1) as f64
+}
+
+/// Inpaints `input` (already open in the page) with a painted stroke and checks the result
+/// against the native CLI.
+fn inpaint_matches_the_cli(session: &Session, input_file: &Path, input: &Image, backend: &str, timeout: Duration) {
+    let download = paint_stroke(session);
+    let dir = tempfile::TempDir::new().unwrap();
+    let mask_png = session.fetch_bytes(&session.attribute(&download, "href").unwrap());
+    let mask = Mask::decode(&mask_png).expect("the downloaded mask decodes");
+    assert_eq!((mask.width(), mask.height()), (input.width(), input.height()));
+    let coverage = mask.coverage();
+    assert!(coverage > 0.005 && coverage < 0.5, "the stroke covers {coverage} of the image");
+    let mask_file = dir.path().join("mask.png");
+    std::fs::write(&mask_file, &mask_png).unwrap();
+
+    let result = run_and_wait(session, timeout);
+    assert_eq!(session.attribute(&result, "data-backend").as_deref(), Some(backend), "the backend that ran");
+    let status = session.text(&session.testid("status", SHORT));
+    let expected = if backend == "webgpu" { "WebGPU" } else { "CPU" };
+    assert!(status.contains(expected) && status.contains("ms"), "status: {status}");
+
+    let browser = Image::decode(&session.fetch_bytes(&session.attribute(&result, "src").unwrap())).unwrap();
+    std::fs::write(dir.path().join("browser.png"), browser.encode_png(BitDepth::Eight).unwrap()).unwrap();
+    assert_eq!((browser.width(), browser.height()), (input.width(), input.height()));
+    let changed = mean_difference_in(&browser, input, &mask);
+    assert!(changed > 0.01, "the result equals the input under the mask (mean difference {changed})");
+
+    let native = native_restore(dir.path(), input_file, &mask_file, "inpaint");
+    let agreement = psnr(&browser, &native, &MetricOptions::default()).unwrap();
+    assert!(agreement >= 40.0, "browser ({backend}) and native results differ: PSNR {agreement:.2} dB");
+    eprintln!("{backend}: browser vs native PSNR {agreement:.2} dB; {status}");
+}
+
+#[test]
+#[ignore = "browser end-to-end test: run with `cargo xtask e2e`"]
+fn the_page_loads_and_opens_a_sample() {
+    let session = open_app("page-with-sample", "backend=cpu");
+    let title = session.script("return document.title", json!([]));
+    assert!(title.as_str().unwrap_or("").contains("Restora"), "title {title}");
+    let image = open_sample(&session, SAMPLE);
+    let canvas = session.testid("input-image", SHORT);
+    assert_eq!(session.attribute(&canvas, "height"), Some(image.height().to_string()));
+    // The sample's pixels are drawn (not a blank canvas).
+    let drawn = session.script(
+        "const c = document.querySelector('[data-testid=\"input-image\"]');
+         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+         let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4);",
+        json!([]),
+    );
+    assert!(drawn.as_f64().unwrap_or(0.0) > 10.0, "mean red {drawn}");
+    assert!(session.text(&session.testid("model-info", SHORT)).contains("Model"));
+    screenshot(&session, "page-with-sample");
+}
+
+#[test]
+#[ignore = "browser end-to-end test: run with `cargo xtask e2e`"]
+fn inpainting_on_the_cpu_equals_the_cli() {
+    let session = open_app("inpaint-cpu", "backend=cpu");
+    session.set_value("task-select", "inpaint");
+    let image = open_sample(&session, SAMPLE);
+    inpaint_matches_the_cli(&session, &samples().join(format!("{SAMPLE}.png")), &image, "cpu", CPU_RUN);
+    screenshot(&session, "inpaint-cpu");
+}
+
+#[test]
+#[ignore = "browser end-to-end test: run with `cargo xtask e2e`"]
+fn inpainting_on_webgpu_equals_the_cli() {
+    let session = open_app("inpaint-webgpu", "backend=webgpu");
+    // The self-test must pass on SwiftShader (WebGPU's default limits) for WebGPU to be used.
+    let gpu = session.testid("gpu-status", SHORT);
+    let gpu_text = session.wait(Duration::from_secs(180), "the WebGPU self-test", || {
+        let text = session.text(&gpu);
+        (text.starts_with("WebGPU: ready") || text.starts_with("WebGPU: off")).then_some(text)
+    });
+    assert!(gpu_text.starts_with("WebGPU: ready"), "WebGPU self-test: {gpu_text}");
+    session.set_value("task-select", "inpaint");
+    // A small image keeps SwiftShader's run short: uploaded through the file picker.
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("small.png");
+    let image = Image::from_fn(64, 48, |x, y| {
+        let disc = (x as i32 - 30).pow(2) + (y as i32 - 22).pow(2) < 150;
+        let stripes = if (x / 4 + y / 6) % 2 == 0 { 0.75 } else { 0.3 };
+        if disc {
+            [0.9, 0.3, 0.2]
+        } else {
+            [x as f32 / 64.0, y as f32 / 48.0, stripes]
+        }
+    });
+    std::fs::write(&file, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
+    session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
+    wait_for_input(&session, image.width());
+    inpaint_matches_the_cli(&session, &file, &image, "webgpu", GPU_RUN);
+    screenshot(&session, "inpaint-webgpu");
+}
+
+#[test]
+#[ignore = "browser end-to-end test: run with `cargo xtask e2e`"]
+fn demo_mode_degrades_restores_and_shows_the_psnr() {
+    let session = open_app("demo-mode", "backend=cpu");
+    let toggle = session.testid("demo-mode", SHORT);
+    session.click(&toggle);
+    session.testid("demo-sample", SHORT);
+    session.set_value("demo-sample", SAMPLE);
+    session.set_value("demo-degradation", "gaussian_noise");
+    session.set_value("demo-strength", "60");
+    session.click(&session.testid("demo-run", SHORT));
+    let psnr = session.testid("demo-psnr", SHORT);
+    let result = session.wait(CPU_RUN, "the restored PSNR", || session.attribute(&psnr, "data-result"));
+    let input: f64 = session.attribute(&psnr, "data-input").unwrap().parse().unwrap();
+    let result: f64 = result.parse().unwrap();
+    assert!(input.is_finite() && input > 5.0 && input < 40.0, "degraded PSNR {input}");
+    assert!(result.is_finite() && result > 0.0, "restored PSNR {result}");
+    let text = session.text(&psnr);
+    assert!(text.contains("degraded") && text.contains("dB"), "{text}");
+    // A reference exists: the error map can be shown.
+    let map = session.testid("error-map-toggle", SHORT);
+    assert_eq!(session.attribute(&map, "disabled"), None, "the error-map toggle is enabled");
+    session.click(&map);
+    session.script("window.scrollTo(0, 0)", json!([]));
+    screenshot(&session, "demo-mode");
+}
+
+#[test]
+#[ignore = "browser end-to-end test: run with `cargo xtask e2e`"]
+fn a_file_that_is_not_an_image_shows_the_error() {
+    let session = open_app("not-an-image", "backend=cpu");
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("notes.png");
+    std::fs::write(&file, b"these are notes, not pixels").unwrap();
+    session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
+    let error = session.testid("error", SHORT);
+    let text = session.wait(SHORT, "an error message", || Some(session.text(&error)).filter(|t| !t.is_empty()));
+    assert!(text.contains("notes.png") && text.contains("not an image"), "error: {text}");
+    screenshot(&session, "not-an-image");
+}
