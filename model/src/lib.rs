@@ -6,6 +6,7 @@ pub mod degradations;
 pub mod image;
 pub mod inference;
 pub mod layers;
+pub mod manifest;
 pub mod metrics;
 #[cfg(feature = "pth")]
 pub mod pth;

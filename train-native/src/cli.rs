@@ -8,8 +8,6 @@ use restora_model::Preset;
 
 use crate::backend::BackendChoice;
 
-/// Default weights: the shipped foundation model.
-pub const DEFAULT_WEIGHTS: &str = "static/weights/restora-small.safetensors";
 /// Default LPIPS weights (shift-tolerant AlexNet, converted from stlpips-pytorch).
 pub const DEFAULT_LPIPS: &str = "static/weights/lpips/alex_shift_tolerant.safetensors";
 
@@ -80,13 +78,19 @@ impl TaskChoice {
             TaskChoice::Auto => None,
         }
     }
+
+    /// The same choice in the terms of models.json.
+    pub fn choice(self) -> restora_model::manifest::TaskChoice {
+        self.task().map_or(restora_model::manifest::TaskChoice::Auto, restora_model::manifest::TaskChoice::Task)
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Model weights (.safetensors); the shape is read from the file.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub weights: PathBuf,
+    /// Model weights (.safetensors); the shape is read from the file. Default: the shipped model
+    /// for the task (static/weights/models.json).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// What to restore.
     #[arg(long, value_enum, default_value = "auto")]
     pub task: TaskChoice,
@@ -210,9 +214,9 @@ pub enum UpChoice {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model weights (.safetensors).
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub weights: PathBuf,
+    /// Model weights (.safetensors). Default: the shipped foundation model (static/weights/models.json).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// Folder of clean images (searched recursively); each is degraded with every degradation of each task.
     #[arg(long)]
     pub data: PathBuf,
@@ -272,9 +276,10 @@ pub struct DemoArgs {
     /// Clean photo to degrade and restore.
     #[arg(long, default_value = DEFAULT_SAMPLE)]
     pub sample: PathBuf,
-    /// Model weights (.safetensors); without them the demo only degrades.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub weights: PathBuf,
+    /// Model weights (.safetensors). Default: the shipped foundation model; without one the demo
+    /// only degrades.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// Folder for the degraded, restored and error-map images.
     #[arg(long, default_value = "demo-output")]
     pub output: PathBuf,

@@ -6,6 +6,7 @@ mod commands;
 mod files;
 pub mod plots;
 mod pth_import;
+mod shipped;
 mod training;
 
 use clap::Parser;

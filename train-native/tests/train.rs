@@ -68,20 +68,20 @@ fn loss_decreases_and_small_images_are_skipped() {
     let dir = TempDir::new().unwrap();
     let data = data(dir.path());
     let out = dir.path().join("run");
-    // All 20 iterations denoise (switch every 250); the learning rate is raised for a short run.
-    let result = ok(train(&data, &out, &["--batch", "2", "--iters", "20", "--lr", "2e-3", "--seed", "3"]));
+    // All 30 iterations denoise (switch every 250); the learning rate is raised for a short run.
+    let result = ok(train(&data, &out, &["--batch", "2", "--iters", "30", "--lr", "2e-3", "--seed", "3"]));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("skipped") && stderr.contains("tiny.png"), "{stderr}");
     let losses: Vec<f64> = train_rows(&out).iter().map(|r| r["loss"].as_f64().unwrap()).collect();
-    assert_eq!(losses.len(), 20);
+    assert_eq!(losses.len(), 30);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (first, last) = (mean(&losses[..5]), mean(&losses[15..]));
+    let (first, last) = (mean(&losses[..5]), mean(&losses[25..]));
     assert!(last < first, "mean loss of the last 5 iterations {last} is not below the first 5 {first}: {losses:?}");
     for name in ["config.toml", "last.safetensors", "checkpoints/last.json"] {
         assert!(out.join(name).exists(), "{name}");
     }
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(config.contains("preset = \"tiny\"") && config.contains("iters = 20"), "{config}");
+    assert!(config.contains("preset = \"tiny\"") && config.contains("iters = 30"), "{config}");
 }
 
 #[test]
@@ -120,35 +120,35 @@ fn tasks_follow_the_schedule_and_weights_restore() {
 fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoint() {
     let dir = TempDir::new().unwrap();
     let data = data(dir.path());
-    let common = ["--batch", "1", "--iters", "12", "--switch-every", "2", "--seed", "7", "--checkpoint-every", "3"];
+    let common = ["--batch", "1", "--iters", "20", "--switch-every", "3", "--seed", "7", "--checkpoint-every", "5"];
     let straight = dir.path().join("straight");
     ok(train(&data, &straight, &common));
 
     let resumed = dir.path().join("resumed");
     let mut first = common.to_vec();
-    first.extend(["--stop-after", "6"]);
+    first.extend(["--stop-after", "10"]);
     ok(train(&data, &resumed, &first));
-    assert_eq!(train_rows(&resumed).len(), 6);
+    assert_eq!(train_rows(&resumed).len(), 10);
     // Starting over in a run folder is refused.
     let again = train(&data, &resumed, &common);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
 
     // A crash while writing the next checkpoint: a half-filled folder and stray temporary files.
     let checkpoints = resumed.join("checkpoints");
-    std::fs::create_dir_all(checkpoints.join("iter-00000009")).unwrap();
-    std::fs::write(checkpoints.join("iter-00000009/model.safetensors"), b"trunc").unwrap();
+    std::fs::create_dir_all(checkpoints.join("iter-00000015")).unwrap();
+    std::fs::write(checkpoints.join("iter-00000015/model.safetensors"), b"trunc").unwrap();
     std::fs::write(checkpoints.join(".last.json.tmp-99999"), b"{\"dir\": \"iter-0000").unwrap();
-    std::fs::write(checkpoints.join("iter-00000006/.state.json.tmp-99999"), b"{").unwrap();
+    std::fs::write(checkpoints.join("iter-00000010/.state.json.tmp-99999"), b"{").unwrap();
     // Rows an interrupted run wrote after its checkpoint are dropped on resume.
     let mut text = std::fs::read_to_string(resumed.join("log.jsonl")).unwrap();
-    text.push_str("{\"type\":\"train\",\"iteration\":7,\"task\":\"inpaint\",\"loss\":1.0}\n");
+    text.push_str("{\"type\":\"train\",\"iteration\":11,\"task\":\"inpaint\",\"loss\":1.0}\n");
     std::fs::write(resumed.join("log.jsonl"), text).unwrap();
 
     let result = ok(cli(&["train", "--resume", s(&resumed), "--backend", "cpu"]));
-    assert!(String::from_utf8_lossy(&result.stderr).contains("at iteration 6"));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("at iteration 10"));
     let (a, b) = (train_rows(&straight), train_rows(&resumed));
     let iterations: Vec<u64> = b.iter().map(|r| r["iteration"].as_u64().unwrap()).collect();
-    assert_eq!(iterations, (1..=12).collect::<Vec<u64>>());
+    assert_eq!(iterations, (1..=20).collect::<Vec<u64>>());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!((&x["task"], &x["loss"], &x["lr"], &x["kinds"]), (&y["task"], &y["loss"], &y["lr"], &y["kinds"]));
     }
@@ -159,7 +159,7 @@ fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoi
         assert!(x.values == y.values, "{} differs after resuming", x.key);
     }
     // Only the committed checkpoint folders remain.
-    assert!(!checkpoints.join("iter-00000009").exists());
+    assert!(!checkpoints.join("iter-00000015").exists());
 }
 
 /// A SIDD-like tree (`Data/<scene>/*_NOISY_*` beside `*_GT_*`): two scenes, the noisy image the clean

@@ -20,7 +20,9 @@ pub fn App() -> impl IntoView {
     provide_context(engine);
 
     spawn_local(async move {
-        let manifest = dom::fetch_text("weights/models.json").await.and_then(|text| Manifest::parse(&text));
+        let manifest = dom::fetch_text("weights/models.json")
+            .await
+            .and_then(|text| Manifest::parse(&text).map_err(|e| e.to_string()));
         if let Err(e) = &manifest {
             state.set_error(format!("The model list could not be read: {e}"));
         }

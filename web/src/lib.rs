@@ -8,7 +8,8 @@
 pub mod backend_choice;
 pub mod brush;
 pub mod demo_params;
-pub mod manifest;
+/// `weights/models.json`, shared with `train-native`.
+pub use restora_model::manifest;
 pub mod tiles;
 
 #[cfg(target_arch = "wasm32")]

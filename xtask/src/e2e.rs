@@ -114,7 +114,12 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     // 4. The tests, one at a time (each drives its own browser; the machine has few cores).
     let screenshots = absolute(&options.screenshots);
     let mut command = Command::new(&tests);
-    command.current_dir(root.join("tests")).args(["--ignored", "--test-threads", "1"]).args(&options.test_args);
+    command.current_dir(root.join("tests")).args(["--ignored", "--test-threads", "1"]);
+    if options.test_args.is_empty() {
+        // The measurement runs only when asked for by name.
+        command.args(["--skip", "measure_"]);
+    }
+    command.args(&options.test_args);
     command
         .env("RESTORA_E2E_URL", &url)
         .env("RESTORA_E2E_WEBDRIVER", format!("127.0.0.1:{port}"))

@@ -32,7 +32,10 @@ usage:
 
 /// The workspace root (the xtask lives in `<root>/xtask`).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+    // Cargo sets the variable when it runs the binary too; that one is right even when the binary
+    // was built from another clone sharing the target folder (same artifact, other path).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(manifest_dir).parent().expect("xtask is inside the workspace").to_path_buf()
 }
 
 fn main() -> ExitCode {

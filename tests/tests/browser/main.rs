@@ -278,3 +278,40 @@ fn a_file_that_is_not_an_image_shows_the_error() {
     assert!(text.contains("notes.png") && text.contains("not an image"), "error: {text}");
     screenshot(&session, "not-an-image");
 }
+
+/// Not a check but a measurement (`cargo xtask e2e --weights W -- measure --nocapture`; skipped
+/// by a plain `cargo xtask e2e`): the page's own timing of a 256² and a 512² restoration on the
+/// CPU and on WebGPU, each run twice (the first includes loading the weights and compiling
+/// kernels).
+#[test]
+#[ignore = "browser measurement: run with `cargo xtask e2e -- measure --nocapture`"]
+fn measure_restoration_times() {
+    let dir = tempfile::TempDir::new().unwrap();
+    for backend in ["cpu", "webgpu"] {
+        let session = open_app("measure", &format!("backend={backend}"));
+        session.set_value("task-select", "denoise");
+        session.set_value("tile-select", "whole");
+        for side in [256u32, 512] {
+            let file = dir.path().join(format!("photo-{side}.png"));
+            let image = Image::from_fn(side, side, |x, y| {
+                let t = (x * 7 + y * 13) as f32;
+                [(t * 0.01).sin() * 0.5 + 0.5, x as f32 / side as f32, y as f32 / side as f32]
+            });
+            std::fs::write(&file, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
+            session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
+            wait_for_input(&session, side);
+            for run in 1..=2 {
+                let before = session.find("[data-testid=\"result-image\"]").and_then(|r| session.attribute(&r, "src"));
+                session.click(&session.testid("run", SHORT));
+                let result = session.wait(Duration::from_secs(1800), "the result", || {
+                    let result = session.find("[data-testid=\"result-image\"]")?;
+                    let src = session.attribute(&result, "src")?;
+                    (Some(&src) != before.as_ref()).then_some(result)
+                });
+                let ms = session.attribute(&result, "data-elapsed-ms").unwrap_or_default();
+                let ran = session.attribute(&result, "data-backend").unwrap_or_default();
+                eprintln!("measure: {side}x{side} asked {backend}, ran {ran}, run {run}: {ms} ms");
+            }
+        }
+    }
+}

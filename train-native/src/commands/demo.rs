@@ -38,8 +38,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         clean.height(),
         args.output.display()
     );
-    let restored = if args.weights.exists() {
-        let bytes = super::read_weights(&args.weights)?;
+    let weights = match &args.weights {
+        Some(path) => Some(path.clone()),
+        None => crate::shipped::choose(restora_model::manifest::TaskChoice::Auto)?,
+    };
+    let restored = if let Some(weights) = &weights {
+        let bytes = super::read_weights(weights)?;
         Some(run_on(args.backend, Job { bytes, degraded: &degraded })?)
     } else {
         None
@@ -65,12 +69,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         };
         println!("| {task} | {} | {in_psnr:.2} dB | {in_ssim:.4} | {out} |", degradation.kind());
     }
-    if restored.is_none() {
-        println!(
-            "\nNo trained weights at {}: the demo degraded the sample only. Pass --weights with a \
-             .safetensors model (official Restormer checkpoints convert with `train-native convert`).",
-            args.weights.display()
-        );
+    match &weights {
+        Some(path) => println!("\nweights: {}", path.display()),
+        None => println!(
+            "\nNo trained weights in {}/models.json: the demo degraded the sample only. Pass --weights \
+             with a .safetensors model (official Restormer checkpoints convert with `train-native convert`).",
+            crate::shipped::SHIPPED_DIR
+        ),
     }
     Ok(())
 }

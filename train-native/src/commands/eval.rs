@@ -86,7 +86,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(dir) = &args.error_maps {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let weights = super::read_weights(&args.weights)?;
+    let weights_path =
+        crate::shipped::weights_or_shipped(args.weights.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
+    let weights = super::read_weights(&weights_path)?;
     let lpips = match std::fs::read(&args.lpips) {
         Ok(bytes) => Some(bytes),
         Err(_) => {
@@ -97,7 +99,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let backend = args.backend;
     let rows = run_on(backend, Job { args: &args, images, weights, lpips: lpips.clone() })?;
     let report = Report {
-        weights: args.weights.display().to_string(),
+        weights: weights_path.display().to_string(),
         data: args.data.display().to_string(),
         seed: args.seed,
         crop_border: args.crop_border,

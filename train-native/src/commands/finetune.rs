@@ -16,7 +16,7 @@ use restora_model::weights::{self, WeightFile};
 use restora_model::{Preset, RestormerConfig};
 
 use crate::backend::{run_on, BackendChoice, BackendTask};
-use crate::cli::{DEFAULT_LPIPS, DEFAULT_WEIGHTS};
+use crate::cli::DEFAULT_LPIPS;
 use crate::commands::read_weights;
 use crate::files::write_atomic;
 use crate::training::validate::{self, ValItem, ValRow};
@@ -29,8 +29,9 @@ use crate::training::{self, ExperimentConfig, Session};
     --val-size 8 --data DIR --val DIR --out runs/ft-inpaint --backend cuda")]
 pub struct FinetuneArgs {
     /// Weights to start from: the foundation model.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub from: PathBuf,
+    /// Default: the shipped foundation model (static/weights/models.json).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     /// The task to specialise in.
     #[arg(long, value_parser = parse_task)]
     pub task: Task,
@@ -221,7 +222,8 @@ pub fn read_lpips(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
-    let foundation = Foundation::read(&args.from)?;
+    let from = crate::shipped::weights_or_shipped(args.from.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
+    let foundation = Foundation::read(&from)?;
     let plan = Plan {
         task: args.task,
         train_size: args.train_size,

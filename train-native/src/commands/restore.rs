@@ -29,7 +29,8 @@ pub fn run(args: RestoreArgs) -> Result<()> {
         bail!("--task inpaint needs --mask (an image of the same size, white where pixels are missing)");
     }
     let items = plan(&args)?;
-    let weights = super::read_weights(&args.weights)?;
+    let path = crate::shipped::weights_or_shipped(args.weights.as_deref(), args.task.choice())?;
+    let weights = super::read_weights(&path)?;
     let depth = if args.bit_depth == "16" { BitDepth::Sixteen } else { BitDepth::Eight };
     let options = TileOptions { tile: args.tile, overlap: args.overlap };
     run_on(args.backend, Job { weights, items, options, depth })

@@ -20,21 +20,21 @@ use restora_model::degradations::Task;
 use serde::{Deserialize, Serialize};
 
 use super::finetune::{self, FinetuneKnobs, Foundation, Plan};
-use crate::cli::DEFAULT_WEIGHTS;
 use crate::files::write_atomic;
 use crate::plots::{render_grid_png, Chart, Series, Stroke};
 use crate::training::validate::ValRow;
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
-    train-native sweep --from static/weights/restora-small.safetensors --data ../shared/corpus/train \
+    train-native sweep --from runs/small/best.safetensors --data ../shared/corpus/train \
     --val ../shared/corpus/val --out runs/sweep --backend cuda\n  \
     train-native sweep --tasks denoise --train-sizes 2,4 --val-sizes 1,2 --size-iters 5 --iters 5,10 \
     --iters-train-size 4 --iters-val-size 2 --patch 32 --batch 2 --data DIR --val DIR --out runs/tiny-sweep")]
 pub struct SweepArgs {
     /// The foundation model every cell starts from.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub from: PathBuf,
+    /// Default: the shipped foundation model (static/weights/models.json).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     /// Folder of the sweep: one run folder per cell, results.jsonl, sweep.md, sweep.csv, plots.
     #[arg(long)]
     pub out: PathBuf,
@@ -164,9 +164,12 @@ fn check(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: SweepArgs) -> Result<()> {
+pub fn run(mut args: SweepArgs) -> Result<()> {
     check(&args)?;
-    let foundation = Foundation::read(&args.from)?;
+    // Resolved once, so the tables name the file used.
+    let from = crate::shipped::weights_or_shipped(args.from.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
+    let foundation = Foundation::read(&from)?;
+    args.from = Some(from);
     let lpips = finetune::read_lpips(&args.knobs.lpips)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let results_path = args.out.join("results.jsonl");
@@ -289,7 +292,7 @@ fn markdown(args: &SweepArgs, cells: &[Cell]) -> String {
          backend {:?}. PSNR in dB (higher is better), LPIPS shift-tolerant AlexNet (lower is better); best \
          **bold**, second <u>underlined</u>. Each validation image is degraded once, as in training's \
          validation.\n",
-        args.from.display(),
+        args.from.as_deref().unwrap_or(Path::new("?")).display(),
         args.knobs.data.display(),
         args.knobs.val.display(),
         args.knobs.patch,

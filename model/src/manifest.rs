@@ -7,14 +7,16 @@
 //!              "val_psnr": {"denoise": 31.2}, "input_psnr": {"denoise": 22.1}}]}
 //! ```
 //! Unknown fields are ignored; `preview`, `iterations`, `val_psnr`, `input_psnr` and `bytes` are
-//! optional.
+//! optional. The web app and `train-native` (when no `--weights` is given) both choose through
+//! [`Manifest::choose`], so they restore with the same model.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use restora_model::degradations::Task;
 use serde::Deserialize;
+
+use crate::degradations::Task;
 
 /// What the user asks for: one of the four tasks, or `auto` (the foundation model handles
 /// whatever it sees; a painted mask is passed when there is one).
@@ -147,11 +149,20 @@ impl ModelEntry {
     }
 }
 
+/// A `models.json` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("weights/models.json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("weights/models.json: model {0} has a file outside weights/")]
+    FileOutside(String),
+}
+
 impl Manifest {
-    pub fn parse(json: &str) -> Result<Self, String> {
-        let manifest: Manifest = serde_json::from_str(json).map_err(|e| format!("weights/models.json: {e}"))?;
+    pub fn parse(json: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = serde_json::from_str(json)?;
         if let Some(bad) = manifest.models.iter().find(|m| m.file.contains("..") || m.file.starts_with('/')) {
-            return Err(format!("weights/models.json: model {} has a file outside weights/", bad.id));
+            return Err(ManifestError::FileOutside(bad.id.clone()));
         }
         Ok(manifest)
     }

@@ -1,0 +1,39 @@
+//! The weights shipped in `static/weights/`: `models.json` says which file restores which task,
+//! by the same rule the web app uses ([`Manifest::choose`]), so a command without `--weights`
+//! restores with the model the page would use.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use restora_model::manifest::{Manifest, TaskChoice};
+
+/// The shipped weights and their manifest, relative to the working directory (the repository).
+pub const SHIPPED_DIR: &str = "static/weights";
+
+/// The shipped model for `choice`, or `None` when the manifest lists none (or is missing).
+pub fn choose(choice: TaskChoice) -> Result<Option<PathBuf>> {
+    let dir = Path::new(SHIPPED_DIR);
+    let path = dir.join("models.json");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let manifest = Manifest::parse(&text).with_context(|| format!("cannot use {}", path.display()))?;
+    Ok(manifest.choose(choice).map(|model| {
+        if model.preview {
+            eprintln!("note: using the shipped preview model {} ({})", model.display_name(), model.file);
+        }
+        dir.join(&model.file)
+    }))
+}
+
+/// `given`, else the shipped model for `choice`; an error that says what to do when neither exists.
+pub fn weights_or_shipped(given: Option<&Path>, choice: TaskChoice) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    match choose(choice)? {
+        Some(path) => Ok(path),
+        None => bail!(
+            "no --weights given, and {SHIPPED_DIR}/models.json ships no model for {choice} (run from the \
+             repository root, or pass --weights with a .safetensors file)"
+        ),
+    }
+}
