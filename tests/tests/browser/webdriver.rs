@@ -149,19 +149,27 @@ impl Session {
 
     /// Polls `probe` until it gives a value; panics with what it waited for and the page's
     /// status and error texts after `timeout`.
-    pub fn wait<T>(&self, timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    pub fn wait<T>(&self, timeout: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        if let Some(value) = self.try_wait(timeout, probe) {
+            return value;
+        }
+        let page = self.script(
+            "const t = id => document.querySelector(`[data-testid=\"${id}\"]`)?.textContent ?? '(none)';
+             return ['status', 'gpu-status', 'notice', 'error'].map(id => id + ': ' + t(id)).join('\\n');",
+            json!([]),
+        );
+        panic!("waited {timeout:?} for {what}; page says:\n{}\nconsole:\n{}", page, self.console());
+    }
+
+    /// Polls `probe` until it gives a value or `timeout` passes.
+    pub fn try_wait<T>(&self, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
         let start = Instant::now();
         loop {
             if let Some(value) = probe() {
-                return value;
+                return Some(value);
             }
             if start.elapsed() > timeout {
-                let page = self.script(
-                    "const t = id => document.querySelector(`[data-testid=\"${id}\"]`)?.textContent ?? '(none)';
-                     return ['status', 'gpu-status', 'notice', 'error'].map(id => id + ': ' + t(id)).join('\\n');",
-                    json!([]),
-                );
-                panic!("waited {timeout:?} for {what}; page says:\n{}\nconsole:\n{}", page, self.console());
+                return None;
             }
             std::thread::sleep(Duration::from_millis(250));
         }
