@@ -108,7 +108,9 @@ fn paint_stroke(session: &Session) -> Element {
         || session.attribute(&download, "href").filter(|h| h.starts_with("blob:") && Some(h) != before.as_ref());
     session.drag(&canvas, &stroke);
     if session.try_wait(Duration::from_secs(10), painted).is_none() {
-        // Seen once on a loaded 2-core machine: the first stroke of a fresh page went unseen.
+        // A known app bug, not yet understood: with the cores busy (3 spinning processes on 2
+        // cores, 1 run in 2) the first stroke on a fresh WebGPU page leaves no mask; a second one
+        // paints. Repainting keeps the checks that follow; the eprintln shows when it happens.
         eprintln!("the first stroke left no mask; painting it again");
         session.drag(&canvas, &stroke);
     }
@@ -116,13 +118,16 @@ fn paint_stroke(session: &Session) -> Element {
     download
 }
 
-/// Runs the restoration and returns the result element once it is there.
+/// Runs the restoration and returns the result element once it shows a new result.
 fn run_and_wait(session: &Session, timeout: Duration) -> Element {
+    let src = |result: &Element| session.attribute(result, "src").filter(|s| s.starts_with("blob:"));
+    let before = session.find("[data-testid=\"result-image\"]").and_then(|r| src(&r));
     session.click(&session.testid("run", SHORT));
-    let result = session.wait(timeout, "the result image", || session.find("[data-testid=\"result-image\"]"));
-    session
-        .wait(SHORT, "the result's blob URL", || session.attribute(&result, "src").filter(|s| s.starts_with("blob:")));
-    result
+    session.wait(timeout, "the result image", || {
+        let result = session.find("[data-testid=\"result-image\"]")?;
+        let now = src(&result)?;
+        (Some(&now) != before.as_ref()).then_some(result)
+    })
 }
 
 /// `train-native restore` on the same weights, input and mask: the native result.
@@ -313,13 +318,7 @@ fn measure_restoration_times() {
             session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
             wait_for_input(&session, side);
             for run in 1..=2 {
-                let before = session.find("[data-testid=\"result-image\"]").and_then(|r| session.attribute(&r, "src"));
-                session.click(&session.testid("run", SHORT));
-                let result = session.wait(Duration::from_secs(1800), "the result", || {
-                    let result = session.find("[data-testid=\"result-image\"]")?;
-                    let src = session.attribute(&result, "src")?;
-                    (Some(&src) != before.as_ref()).then_some(result)
-                });
+                let result = run_and_wait(&session, Duration::from_secs(1800));
                 let ms = session.attribute(&result, "data-elapsed-ms").unwrap_or_default();
                 let ran = session.attribute(&result, "data-backend").unwrap_or_default();
                 eprintln!("measure: {side}x{side} asked {backend}, ran {ran}, run {run}: {ms} ms");

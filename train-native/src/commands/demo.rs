@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use burn::prelude::Backend;
 use restora_model::degradations::{Degradation, Task};
 use restora_model::inference::{restore, Control, TileOptions};
+use restora_model::manifest::TaskChoice;
 use restora_model::metrics::{error_map, psnr, ssim, ErrorScale, MetricOptions};
 use restora_model::{weights, Image};
 
@@ -38,10 +39,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         clean.height(),
         args.output.display()
     );
-    let weights = match &args.weights {
-        Some(path) => Some(path.clone()),
-        None => crate::shipped::choose(restora_model::manifest::TaskChoice::Auto)?,
-    };
+    let weights = crate::shipped::given_or_shipped(args.weights.as_deref(), TaskChoice::Auto)?;
     let restored = if let Some(weights) = &weights {
         let bytes = super::read_weights(weights)?;
         Some(run_on(args.backend, Job { bytes, degraded: &degraded })?)

@@ -86,8 +86,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(dir) = &args.error_maps {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let weights_path =
-        crate::shipped::weights_or_shipped(args.weights.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
+    let weights_path = crate::shipped::foundation_or_shipped(args.weights.as_deref())?;
     let weights = super::read_weights(&weights_path)?;
     let lpips = match std::fs::read(&args.lpips) {
         Ok(bytes) => Some(bytes),

@@ -222,8 +222,7 @@ pub fn read_lpips(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
-    let from = crate::shipped::weights_or_shipped(args.from.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
-    let foundation = Foundation::read(&from)?;
+    let foundation = Foundation::read(&crate::shipped::foundation_or_shipped(args.from.as_deref())?)?;
     let plan = Plan {
         task: args.task,
         train_size: args.train_size,

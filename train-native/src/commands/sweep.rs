@@ -164,12 +164,9 @@ fn check(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run(mut args: SweepArgs) -> Result<()> {
+pub fn run(args: SweepArgs) -> Result<()> {
     check(&args)?;
-    // Resolved once, so the tables name the file used.
-    let from = crate::shipped::weights_or_shipped(args.from.as_deref(), restora_model::manifest::TaskChoice::Auto)?;
-    let foundation = Foundation::read(&from)?;
-    args.from = Some(from);
+    let foundation = Foundation::read(&crate::shipped::foundation_or_shipped(args.from.as_deref())?)?;
     let lpips = finetune::read_lpips(&args.knobs.lpips)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let results_path = args.out.join("results.jsonl");
@@ -203,9 +200,9 @@ pub fn run(mut args: SweepArgs) -> Result<()> {
         let cell = Cell::new(plan.task, *experiment, plan, &row);
         append_result(&results_path, &cell)?;
         done.push(cell);
-        write_reports(&args, &done)?;
+        write_reports(&args, &foundation.path, &done)?;
     }
-    write_reports(&args, &done)?;
+    write_reports(&args, &foundation.path, &done)?;
     println!("wrote {} and {}", args.out.join("sweep.md").display(), args.out.join("sweep.csv").display());
     Ok(())
 }
@@ -245,8 +242,9 @@ fn append_result(path: &Path, cell: &Cell) -> Result<()> {
     Ok(())
 }
 
-fn write_reports(args: &SweepArgs, cells: &[Cell]) -> Result<()> {
-    write_atomic(&args.out.join("sweep.md"), markdown(args, cells).as_bytes())?;
+/// `from`: the foundation model's file, which the tables name.
+fn write_reports(args: &SweepArgs, from: &Path, cells: &[Cell]) -> Result<()> {
+    write_atomic(&args.out.join("sweep.md"), markdown(args, from, cells).as_bytes())?;
     write_atomic(&args.out.join("sweep.csv"), csv(cells).as_bytes())?;
     for &task in &args.tasks {
         if let Some(png) = figure(task, cells)? {
@@ -286,13 +284,13 @@ fn of(cells: &[Cell], task: Task, experiment: Experiment) -> Vec<&Cell> {
     cells.iter().filter(|c| c.task == task && c.experiment == experiment).collect()
 }
 
-fn markdown(args: &SweepArgs, cells: &[Cell]) -> String {
+fn markdown(args: &SweepArgs, from: &Path, cells: &[Cell]) -> String {
     let mut md = format!(
         "# Fine-tuning sweep\n\nFrom `{}`; data `{}`, validation `{}`; patch {}, batch {}, lr {:e}, seed {}, \
          backend {:?}. PSNR in dB (higher is better), LPIPS shift-tolerant AlexNet (lower is better); best \
          **bold**, second <u>underlined</u>. Each validation image is degraded once, as in training's \
          validation.\n",
-        args.from.as_deref().unwrap_or(Path::new("?")).display(),
+        from.display(),
         args.knobs.data.display(),
         args.knobs.val.display(),
         args.knobs.patch,
