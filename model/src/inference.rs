@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use burn::tensor::TensorData;
 
-use crate::{Image, ImageError, Mask, Restormer};
+use crate::{Image, ImageError, Mask, RestoraBackend, Restormer};
 
 /// The network needs sides divisible by 8 (three 2× downsamplings).
 pub const SIZE_MULTIPLE: usize = 8;
@@ -98,7 +98,7 @@ pub fn plan_tiles(width: usize, height: usize, options: &TileOptions) -> Vec<Til
 
 /// One restoration in progress: tiles in, blended image out. The sync and async drivers below
 /// differ only in how they read a tile back from the device.
-pub struct Restoration<'a, B: Backend> {
+pub struct Restoration<'a, B: RestoraBackend> {
     model: &'a Restormer<B>,
     image: &'a Image,
     mask: Option<&'a Mask>,
@@ -109,7 +109,7 @@ pub struct Restoration<'a, B: Backend> {
     device: B::Device,
 }
 
-impl<'a, B: Backend> Restoration<'a, B> {
+impl<'a, B: RestoraBackend> Restoration<'a, B> {
     /// Prepares the tiles; fails if the mask does not fit the image.
     pub fn new(
         model: &'a Restormer<B>,
@@ -217,7 +217,7 @@ impl<'a, B: Backend> Restoration<'a, B> {
 
 /// Restores `image` (with an optional inpainting mask), tile by tile, calling `progress` after
 /// each tile; returns [`InferenceError::Cancelled`] as soon as it answers [`Control::Cancel`].
-pub fn restore<B: Backend>(
+pub fn restore<B: RestoraBackend>(
     model: &Restormer<B>,
     image: &Image,
     mask: Option<&Mask>,
@@ -234,7 +234,7 @@ pub fn restore<B: Backend>(
 }
 
 /// [`restore`] for the browser, where tensors can only be read back asynchronously.
-pub async fn restore_async<B: Backend>(
+pub async fn restore_async<B: RestoraBackend>(
     model: &Restormer<B>,
     image: &Image,
     mask: Option<&Mask>,
@@ -256,7 +256,7 @@ pub async fn restore_async<B: Backend>(
 /// # Shapes
 /// - image: `[B, 3, H, W]`, mask: `[B, 1, H, W]`
 /// - output: `[B, 3, H, W]`
-pub fn forward_padded<B: Backend>(
+pub fn forward_padded<B: RestoraBackend>(
     model: &Restormer<B>,
     image: Tensor<B, 4>,
     mask: Option<Tensor<B, 4>>,

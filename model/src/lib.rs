@@ -5,6 +5,7 @@
 pub mod degradations;
 pub mod image;
 pub mod inference;
+pub mod kernels;
 pub mod layers;
 pub mod manifest;
 pub mod metrics;
@@ -14,6 +15,7 @@ mod restormer;
 pub mod weights;
 
 pub use image::{BitDepth, Image, ImageError, Mask};
+pub use kernels::RestoraBackend;
 pub use layers::LayerNormKind;
 pub use restormer::{Macs, Preset, Restormer, RestormerConfig, Stages};
 

@@ -8,9 +8,10 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::RestoraBackend;
 use crate::layers::{
-    conv, forward_blocks, pointwise, Downsample, LayerNormKind, LevelMask, OverlapPatchEmbed, OverlapPatchEmbedConfig,
-    ResampleConfig, TransformerBlock, TransformerBlockConfig, Upsample,
+    conv, conv3x3, forward_blocks, pointwise, Downsample, LayerNormKind, LevelMask, OverlapPatchEmbed,
+    OverlapPatchEmbedConfig, ResampleConfig, TransformerBlock, TransformerBlockConfig, Upsample,
 };
 
 /// The shapes Restora ships.
@@ -256,7 +257,7 @@ pub struct Restormer<B: Backend> {
 /// Every stage's output, named as the official modules (for tests against the reference).
 pub type Stages<B> = Vec<(&'static str, Tensor<B, 4>)>;
 
-impl<B: Backend> Restormer<B> {
+impl<B: RestoraBackend> Restormer<B> {
     /// Restores an image.
     ///
     /// # Shapes
@@ -327,7 +328,7 @@ impl<B: Backend> Restormer<B> {
         record("decoder_level1", &x);
         let x = forward_blocks(&self.refinement, x, level(0));
         record("refinement", &x);
-        let x = self.output.forward(x);
+        let x = conv3x3(&self.output, x);
         record("output", &x);
         x + image
     }

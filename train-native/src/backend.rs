@@ -1,7 +1,7 @@
 //! The compute backend, chosen at run time among those compiled in.
 
 use anyhow::{bail, Result};
-use burn::prelude::Backend;
+use restora_model::RestoraBackend;
 
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,7 +17,7 @@ pub enum BackendChoice {
 /// Work that runs on whichever backend was chosen.
 pub trait BackendTask {
     type Output;
-    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Self::Output>;
 }
 
 /// Runs `task` on the chosen backend, or explains why that backend is not available.

@@ -23,6 +23,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::{conv, LevelMask};
+use crate::kernels::RestoraBackend;
 
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
@@ -63,7 +64,7 @@ impl AttentionConfig {
     }
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: RestoraBackend> Attention<B> {
     /// # Shapes
     /// - x: `[B, C, H, W]`
     /// - mask: the level's mask, `[B, 1, H, W]`
@@ -73,7 +74,7 @@ impl<B: Backend> Attention<B> {
         let heads = self.heads;
         let per_head = [b, heads, c / heads, h * w];
 
-        let qkv = self.qkv_dwconv.forward(super::pointwise(&self.qkv, x));
+        let qkv = super::conv3x3(&self.qkv_dwconv, super::pointwise(&self.qkv, x));
         let mut parts = qkv.chunk(3, 1).into_iter();
         let (Some(q), Some(k), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
             unreachable!("chunk(3) of 3C channels gives three parts")

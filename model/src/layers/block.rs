@@ -1,5 +1,7 @@
 use burn::prelude::*;
 
+use crate::kernels::RestoraBackend;
+
 use super::{
     Attention, AttentionConfig, ChannelLayerNorm, ChannelLayerNormConfig, FeedForward, FeedForwardConfig,
     LayerNormKind, LevelMask,
@@ -46,7 +48,7 @@ impl TransformerBlockConfig {
     }
 }
 
-impl<B: Backend> TransformerBlock<B> {
+impl<B: RestoraBackend> TransformerBlock<B> {
     /// # Shapes
     /// - x: `[B, C, H, W]`
     /// - mask: the level's mask, `[B, 1, H, W]`
@@ -58,7 +60,7 @@ impl<B: Backend> TransformerBlock<B> {
 }
 
 /// Runs a level's blocks in sequence.
-pub fn forward_blocks<B: Backend>(
+pub fn forward_blocks<B: RestoraBackend>(
     blocks: &[TransformerBlock<B>],
     x: Tensor<B, 4>,
     mask: Option<&LevelMask<B>>,

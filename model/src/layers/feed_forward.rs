@@ -13,6 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use super::{conv, LevelMask};
+use crate::kernels::RestoraBackend;
 
 /// Configuration of [`FeedForward`].
 #[derive(Config, Debug)]
@@ -51,7 +52,7 @@ impl FeedForwardConfig {
     }
 }
 
-impl<B: Backend> FeedForward<B> {
+impl<B: RestoraBackend> FeedForward<B> {
     /// # Shapes
     /// - x: `[B, C, H, W]`
     /// - mask: the level's mask, `[B, 1, H, W]`
@@ -59,8 +60,8 @@ impl<B: Backend> FeedForward<B> {
     pub fn forward(&self, x: Tensor<B, 4>, mask: Option<&LevelMask<B>>) -> Tensor<B, 4> {
         let x = super::pointwise(&self.project_in, x);
         let x = match mask {
-            Some(mask) => self.dwconv.forward(x * mask.valid.clone()) * mask.partial_scale.clone(),
-            None => self.dwconv.forward(x),
+            Some(mask) => super::conv3x3(&self.dwconv, x * mask.valid.clone()) * mask.partial_scale.clone(),
+            None => super::conv3x3(&self.dwconv, x),
         };
         let mut halves = x.chunk(2, 1).into_iter();
         let (Some(x1), Some(x2)) = (halves.next(), halves.next()) else {

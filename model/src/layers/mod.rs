@@ -20,6 +20,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 
+use crate::kernels::{self, RestoraBackend};
+
 /// A bias-free convolution with "same" padding, as every convolution of the official model is
 /// (`bias=False`); `groups == channels_in` makes it depth-wise.
 pub(crate) fn conv<B: Backend>(
@@ -34,6 +36,28 @@ pub(crate) fn conv<B: Backend>(
         .with_padding(PaddingConfig2d::Explicit(kernel / 2, kernel / 2))
         .with_bias(false)
         .init(device)
+}
+
+/// A 3×3 convolution with "same" padding through the backend's [`RestoraBackend::conv3x3`]
+/// (depth-wise when the layer has one group per channel): same weights and result as
+/// `conv.forward(x)`, with the backend's own kernels where it has them.
+///
+/// # Shapes
+/// - `x`: `[B, C, H, W]`
+/// - output: `[B, O, H, W]`
+pub(crate) fn conv3x3<B: RestoraBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [out, _, kh, kw] = conv.weight.dims();
+    debug_assert_eq!((kh, kw), (3, 3), "conv3x3 needs a 3×3 convolution");
+    let y = if conv.groups > 1 {
+        debug_assert_eq!(conv.groups, out, "grouped 3×3 convolutions must be depth-wise");
+        kernels::depthwise_conv3x3(x, conv.weight.val())
+    } else {
+        kernels::conv3x3(x, conv.weight.val())
+    };
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, out, 1, 1]),
+        None => y,
+    }
 }
 
 /// A 1×1 convolution computed as one matrix product per image: `[O, C] × [C, H·W]`.

@@ -2,6 +2,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 use super::conv;
+use crate::kernels::RestoraBackend;
 
 /// Configuration of [`OverlapPatchEmbed`].
 #[derive(Config, Debug)]
@@ -25,11 +26,11 @@ impl OverlapPatchEmbedConfig {
     }
 }
 
-impl<B: Backend> OverlapPatchEmbed<B> {
+impl<B: RestoraBackend> OverlapPatchEmbed<B> {
     /// # Shapes
     /// - input: `[B, channels_in, H, W]`
     /// - output: `[B, dim, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.proj.forward(x)
+        super::conv3x3(&self.proj, x)
     }
 }

@@ -2,6 +2,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 use super::conv;
+use crate::kernels::RestoraBackend;
 
 /// Configuration of [`Downsample`] and [`Upsample`].
 #[derive(Config, Debug)]
@@ -38,21 +39,21 @@ impl ResampleConfig {
     }
 }
 
-impl<B: Backend> Downsample<B> {
+impl<B: RestoraBackend> Downsample<B> {
     /// # Shapes
     /// - input: `[B, C, H, W]` (H, W even)
     /// - output: `[B, 2C, H/2, W/2]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        pixel_unshuffle(self.body[0].forward(x))
+        pixel_unshuffle(super::conv3x3(&self.body[0], x))
     }
 }
 
-impl<B: Backend> Upsample<B> {
+impl<B: RestoraBackend> Upsample<B> {
     /// # Shapes
     /// - input: `[B, C, H, W]`
     /// - output: `[B, C/2, 2H, 2W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        pixel_shuffle(self.body[0].forward(x))
+        pixel_shuffle(super::conv3x3(&self.body[0], x))
     }
 }
 

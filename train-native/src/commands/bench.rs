@@ -9,6 +9,7 @@
 //! that fails (out of memory, a device error, a panic) is recorded with its message and the bench
 //! goes on; the report is rewritten after every cell, so an interrupted run keeps what it measured.
 
+use restora_model::RestoraBackend;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -378,7 +379,7 @@ struct Nothing;
 
 impl BackendTask for Nothing {
     type Output = ();
-    fn run<B: Backend>(self, _device: B::Device) -> Result<()> {
+    fn run<B: RestoraBackend>(self, _device: B::Device) -> Result<()> {
         Ok(())
     }
 }
@@ -394,7 +395,7 @@ struct Bench<'a> {
 impl BackendTask for Bench<'_> {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<()> {
         let Bench { choice, settings, report, out } = self;
         let backend = backend_label(choice);
         let probe = Probe::new::<B>(&device);
@@ -519,7 +520,7 @@ fn forward_cell(
     }
 }
 
-fn measure_forward<B: Backend>(
+fn measure_forward<B: RestoraBackend>(
     device: &B::Device,
     probe: &Probe,
     config: &RestormerConfig,
@@ -537,7 +538,7 @@ fn measure_forward<B: Backend>(
     Ok(timing)
 }
 
-fn measure_training<B: Backend>(
+fn measure_training<B: RestoraBackend>(
     device: &B::Device,
     probe: &Probe,
     config: &RestormerConfig,

@@ -2,11 +2,11 @@
 //! the model crate's own degradations, restore it with the shipped weights, and show the gain.
 
 use anyhow::{Context, Result};
-use burn::prelude::Backend;
 use restora_model::degradations::{Degradation, Task};
 use restora_model::inference::{restore, Control, TileOptions};
 use restora_model::manifest::TaskChoice;
 use restora_model::metrics::{error_map, psnr, ssim, ErrorScale, MetricOptions};
+use restora_model::RestoraBackend;
 use restora_model::{weights, Image};
 
 use super::eval::evaluation_set;
@@ -86,7 +86,7 @@ struct Job<'a> {
 impl BackendTask for Job<'_> {
     type Output = Vec<Image>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Vec<Image>> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Vec<Image>> {
         let (model, _) = weights::load::<B>(&self.bytes, &device).context("cannot load the weights")?;
         self.degraded
             .iter()

@@ -2,11 +2,11 @@
 //! report PSNR / SSIM / LPIPS of the input (no restoration) and of the result, per task and
 //! degradation, as a Markdown table like the report's Table 1, or as JSON.
 
+use restora_model::RestoraBackend;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::prelude::Backend;
 use restora_model::degradations::{
     Aliasing, Degradation, GaussianBlur, GaussianNoise, MotionBlur, MotionKernel, PoissonNoise, SaltAndPepper,
     Scratches, Task,
@@ -124,7 +124,7 @@ struct Job<'a> {
 impl BackendTask for Job<'_> {
     type Output = Vec<Row>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Vec<Row>> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Vec<Row>> {
         let args = self.args;
         let (model, _) = weights::load::<B>(&self.weights, &device).context("cannot load the weights")?;
         let lpips = self

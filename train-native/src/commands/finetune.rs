@@ -5,10 +5,10 @@
 //! on a deterministic subset of the images and validates once, at the end; it is then scored with
 //! PSNR, SSIM and LPIPS on the validation images.
 
+use restora_model::RestoraBackend;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::prelude::Backend;
 use clap::Args;
 use restora_model::degradations::Task;
 use restora_model::metrics::Lpips;
@@ -201,7 +201,7 @@ struct Score<'a> {
 impl BackendTask for Score<'_> {
     type Output = Vec<ValRow>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Vec<ValRow>> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Vec<ValRow>> {
         let (model, _) = weights::load::<B>(self.weights, &device).context("cannot load the weights to score")?;
         let lpips = self
             .lpips

@@ -1,9 +1,9 @@
 //! `train-native restore`: one image or a folder, through the tiled inference of the model crate.
 
+use restora_model::RestoraBackend;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::prelude::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use restora_model::degradations::Task;
 use restora_model::inference::{restore, Control, TileOptions};
@@ -100,7 +100,7 @@ struct Job {
 impl BackendTask for Job {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<()> {
         let (model, config) = weights::load::<B>(&self.weights, &device).context("cannot load the weights")?;
         let many = self.items.len() > 1;
         for item in &self.items {

@@ -3,6 +3,7 @@
 //! `optim.step(lr, model, grads)`, on an autodiff backend, with validation, checkpoints and the
 //! log in between. The weights start from the seed, or from `model.init` to fine-tune.
 
+use restora_model::RestoraBackend;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,7 +67,7 @@ struct Job(Session);
 impl BackendTask for Job {
     type Output = Summary;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Summary> {
+    fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Summary> {
         train::<Autodiff<B>>(self.0, device)
     }
 }
@@ -82,7 +83,10 @@ fn optimizer<B: AutodiffBackend>(config: &ExperimentConfig) -> Optim<B> {
         .init()
 }
 
-fn train<B: AutodiffBackend>(session: Session, device: B::Device) -> Result<Summary> {
+fn train<B: AutodiffBackend + RestoraBackend>(session: Session, device: B::Device) -> Result<Summary>
+where
+    B::InnerBackend: RestoraBackend,
+{
     let Session { config, out, resume_from, stop_after } = session;
     config.validate()?;
     let restormer = config.model.restormer();

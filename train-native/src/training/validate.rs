@@ -2,10 +2,10 @@
 //! task with a fixed degradation and seed (so every validation of every run sees the same
 //! inputs), restored and scored with PSNR and SSIM.
 
+use restora_model::RestoraBackend;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use burn::prelude::Backend;
 use restora_model::degradations::{Aliasing, Degradation, GaussianNoise, MotionBlur, MotionKernel, Scratches, Task};
 use restora_model::inference::{restore, Control, TileOptions};
 use restora_model::metrics::{psnr, ssim, Lpips, MetricOptions};
@@ -96,7 +96,7 @@ fn center_crop(image: &Image, crop: usize) -> Option<Image> {
 
 /// Restores every item and averages PSNR / SSIM per task (in task order), and LPIPS when a
 /// network is given (slower: the end of a run, sweeps).
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: RestoraBackend>(
     model: &Restormer<B>,
     items: &[ValItem],
     lpips: Option<&Lpips<B>>,

@@ -1,0 +1,152 @@
+//! CPU kernels for burn-ndarray: the 3×3 convolutions of Restormer and their gradients.
+//!
+//! - Depth-wise ([`depthwise`]): a 9-tap stencil per plane, row by row so the compiler
+//!   vectorises it; the input gradient is the same stencil with the kernel turned 180°, the
+//!   weight gradient nine dot products per channel. One pass over the data each, no copies.
+//! - Full ([`conv3x3`]): im2col in bands of rows, then one GEMM per band (matrixmultiply, as
+//!   burn-ndarray's matmul); both gradients are GEMMs too, the input's followed by col2im.
+//!
+//! Results do not depend on the number of threads: work is split by output plane or channel,
+//! and every sum runs in a fixed order.
+
+mod conv3x3;
+mod depthwise;
+
+use std::borrow::Cow;
+
+use burn::backend::ndarray::{NdArray, NdArrayTensor};
+use burn::tensor::TensorMetadata;
+use ndarray::{ArcArray, IxDyn};
+
+use super::{RestoraBackend, Wanted};
+
+impl RestoraBackend for NdArray<f32> {
+    fn depthwise_conv3x3(x: NdArrayTensor, weight: NdArrayTensor) -> NdArrayTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        assert_weight(&weight, [channels, 1, 3, 3]);
+        let (x, weight) = (F32::new(x), F32::new(weight));
+        let out = depthwise::forward(&x.data(), &weight.data(), batch * channels, channels, height, width);
+        tensor(out, [batch, channels, height, width])
+    }
+
+    fn depthwise_conv3x3_backward(
+        x: NdArrayTensor,
+        weight: NdArrayTensor,
+        grad: NdArrayTensor,
+        wanted: Wanted,
+    ) -> (Option<NdArrayTensor>, Option<NdArrayTensor>) {
+        let shape @ [batch, channels, height, width] = dims4(&x);
+        let (x, weight, grad) = (F32::new(x), F32::new(weight), F32::new(grad));
+        let grad_x = wanted.x.then(|| {
+            let out = depthwise::input_grad(&grad.data(), &weight.data(), batch * channels, channels, height, width);
+            tensor(out, shape)
+        });
+        let grad_weight = wanted.weight.then(|| {
+            let out = depthwise::weight_grad(&x.data(), &grad.data(), batch, channels, height, width);
+            tensor(out, [channels, 1, 3, 3])
+        });
+        (grad_x, grad_weight)
+    }
+
+    fn conv3x3(x: NdArrayTensor, weight: NdArrayTensor) -> NdArrayTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        let [out_channels, ..] = dims4(&weight);
+        assert_weight(&weight, [out_channels, channels, 3, 3]);
+        let geometry =
+            conv3x3::Geometry { batch, channels, out_channels, height, width, band_elements: conv3x3::BAND_ELEMENTS };
+        let (x, weight) = (F32::new(x), F32::new(weight));
+        let out = conv3x3::forward(&geometry, &x.data(), &weight.data());
+        tensor(out, [batch, out_channels, height, width])
+    }
+
+    fn conv3x3_backward(
+        x: NdArrayTensor,
+        weight: NdArrayTensor,
+        grad: NdArrayTensor,
+        wanted: Wanted,
+    ) -> (Option<NdArrayTensor>, Option<NdArrayTensor>) {
+        let shape @ [batch, channels, height, width] = dims4(&x);
+        let weight_shape @ [out_channels, ..] = dims4(&weight);
+        let geometry =
+            conv3x3::Geometry { batch, channels, out_channels, height, width, band_elements: conv3x3::BAND_ELEMENTS };
+        let (x, weight, grad) = (F32::new(x), F32::new(weight), F32::new(grad));
+        let grad_x = wanted.x.then(|| tensor(conv3x3::input_grad(&geometry, &grad.data(), &weight.data()), shape));
+        let grad_weight =
+            wanted.weight.then(|| tensor(conv3x3::weight_grad(&geometry, &x.data(), &grad.data()), weight_shape));
+        (grad_x, grad_weight)
+    }
+}
+
+/// An f32 tensor of burn-ndarray, read as one contiguous slice in row-major order.
+struct F32(ArcArray<f32, IxDyn>);
+
+impl F32 {
+    fn new(tensor: NdArrayTensor) -> Self {
+        match tensor {
+            NdArrayTensor::F32(storage) => Self(storage.into_shared()),
+            other => panic!("Restora's CPU kernels run in f32, got a {:?} tensor", other.dtype()),
+        }
+    }
+
+    /// The elements in row-major order: borrowed when the array is laid out that way already.
+    fn data(&self) -> Cow<'_, [f32]> {
+        match self.0.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(self.0.iter().copied().collect()),
+        }
+    }
+}
+
+fn dims4(tensor: &NdArrayTensor) -> [usize; 4] {
+    let dims = tensor.shape().dims;
+    match dims.as_slice() {
+        &[a, b, c, d] => [a, b, c, d],
+        other => panic!("a 3×3 convolution takes 4-d tensors, got shape {other:?}"),
+    }
+}
+
+fn assert_weight(weight: &NdArrayTensor, expected: [usize; 4]) {
+    assert_eq!(dims4(weight), expected, "3×3 convolution weight of the wrong shape");
+}
+
+fn tensor(data: Vec<f32>, shape: [usize; 4]) -> NdArrayTensor {
+    let array = ndarray::Array::from_shape_vec(IxDyn(&shape), data).expect("kernel output matches its shape");
+    NdArrayTensor::from(array.into_shared())
+}
+
+/// Runs `work(index, chunk)` on consecutive `chunk`-sized pieces of `out`, on every core when
+/// the `rayon` feature is on.
+fn for_each_chunk<F>(out: &mut [f32], chunk: usize, work: F)
+where
+    F: Fn(usize, &mut [f32]) + Send + Sync,
+{
+    if chunk == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, piece)| work(i, piece));
+    }
+    #[cfg(not(feature = "rayon"))]
+    out.chunks_mut(chunk).enumerate().for_each(|(i, piece)| work(i, piece));
+}
+
+/// Dot product with eight independent partial sums, which the compiler maps to vector lanes
+/// (a single running sum would force one addition at a time). Fixed order: deterministic.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut lanes = [0.0f32; 8];
+    let (a_body, a_tail) = a.split_at(a.len() - a.len() % 8);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(8).zip(b_body.chunks_exact(8)) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail
+}
+
+#[cfg(test)]
+mod tests;

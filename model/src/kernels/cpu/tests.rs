@@ -1,0 +1,112 @@
+//! The CPU kernels against Burn's own convolution (forward and both gradients) on odd shapes.
+
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Distribution;
+
+use super::conv3x3::{self, Geometry};
+use crate::kernels::{self, depthwise_conv3x3};
+use crate::TestBackend;
+
+type Grad = Autodiff<TestBackend>;
+
+/// Shapes `[B, C, H, W]` with one-pixel rows and columns, odd sizes and non-square planes.
+const SHAPES: [[usize; 4]; 6] = [[2, 5, 7, 9], [1, 3, 1, 1], [1, 2, 1, 6], [3, 4, 6, 1], [2, 3, 2, 2], [1, 6, 13, 17]];
+
+fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Grad, D> {
+    let device = Default::default();
+    Grad::seed(&device, seed);
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device)
+}
+
+fn max_diff<const D: usize>(a: Tensor<Grad, D>, b: Tensor<Grad, D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar().max(1.0);
+    (a - b).abs().max().into_scalar() / scale
+}
+
+/// Output, input gradient and weight gradient of `conv` for a random upstream gradient.
+fn outputs_and_grads(
+    conv: impl Fn(Tensor<Grad, 4>, Tensor<Grad, 4>) -> Tensor<Grad, 4>,
+    x: Tensor<Grad, 4>,
+    weight: Tensor<Grad, 4>,
+    upstream_seed: u64,
+) -> [Tensor<Grad, 4>; 3] {
+    let (x, weight) = (x.require_grad(), weight.require_grad());
+    let y = conv(x.clone(), weight.clone());
+    let upstream = random(y.dims(), upstream_seed);
+    let grads = (y.clone() * upstream).sum().backward();
+    let gx = Tensor::from_inner(x.grad(&grads).expect("x has a gradient"));
+    let gw = Tensor::from_inner(weight.grad(&grads).expect("weight has a gradient"));
+    [y, gx, gw]
+}
+
+fn assert_matches_burn(
+    ours: impl Fn(Tensor<Grad, 4>, Tensor<Grad, 4>) -> Tensor<Grad, 4>,
+    groups: usize,
+    x: Tensor<Grad, 4>,
+    weight: Tensor<Grad, 4>,
+) {
+    let burn = |x, w| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
+    let shape = x.dims();
+    let got = outputs_and_grads(ours, x.clone(), weight.clone(), 9);
+    let expected = outputs_and_grads(burn, x, weight, 9);
+    for (what, (a, b)) in ["output", "input gradient", "weight gradient"].iter().zip(got.into_iter().zip(expected)) {
+        assert_eq!(a.dims(), b.dims(), "{what} of {shape:?}");
+        let diff = max_diff(a, b);
+        assert!(diff < 1e-5, "{what} of {shape:?} differs from Burn's by {diff}");
+    }
+}
+
+#[test]
+fn depthwise_matches_burn_forward_and_gradients() {
+    for (i, shape @ [_, channels, _, _]) in SHAPES.into_iter().enumerate() {
+        let x = random(shape, i as u64);
+        let weight = random([channels, 1, 3, 3], 100 + i as u64);
+        assert_matches_burn(depthwise_conv3x3, channels, x, weight);
+    }
+}
+
+#[test]
+fn full_conv_matches_burn_forward_and_gradients() {
+    for (i, shape @ [_, channels, _, _]) in SHAPES.into_iter().enumerate() {
+        let x = random(shape, i as u64);
+        let weight = random([channels + 2, channels, 3, 3], 100 + i as u64);
+        assert_matches_burn(kernels::conv3x3, 1, x, weight);
+    }
+}
+
+#[test]
+fn bands_of_rows_give_the_same_result_as_one_band() {
+    // A band budget of one row at a time, and of a few rows, against the whole image at once.
+    let (batch, channels, out_channels, height, width) = (2, 3, 4, 11, 5);
+    let x: Vec<f32> = (0..batch * channels * height * width).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+    let grad: Vec<f32> =
+        (0..batch * out_channels * height * width).map(|i| ((i * 11 % 17) as f32 - 8.0) / 5.0).collect();
+    let weight: Vec<f32> = (0..out_channels * channels * 9).map(|i| ((i * 7 % 13) as f32 - 6.0) / 9.0).collect();
+    let geometry = |band_elements| Geometry { batch, channels, out_channels, height, width, band_elements };
+    let whole = geometry(usize::MAX / 2);
+    for band_elements in [1, 9 * channels * width * 3] {
+        let banded = geometry(band_elements);
+        // GEMM edge tiles may sum in another order: equal to rounding.
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            assert_eq!(a.len(), b.len());
+            for (a, b) in a.iter().zip(&b) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b} with bands of {band_elements} floats");
+            }
+        };
+        close(conv3x3::forward(&banded, &x, &weight), conv3x3::forward(&whole, &x, &weight));
+        close(conv3x3::input_grad(&banded, &grad, &weight), conv3x3::input_grad(&whole, &grad, &weight));
+        close(conv3x3::weight_grad(&banded, &x, &grad), conv3x3::weight_grad(&whole, &x, &grad));
+    }
+}
+
+#[test]
+fn inference_backend_gives_the_autodiff_result() {
+    let x = random([2, 4, 6, 7], 1);
+    let weight = random([4, 1, 3, 3], 2);
+    let on_autodiff = depthwise_conv3x3(x.clone(), weight.clone());
+    let on_inner = depthwise_conv3x3(x.inner(), weight.inner());
+    on_autodiff.inner().into_data().assert_eq(&on_inner.into_data(), true);
+}
