@@ -1,6 +1,8 @@
-//! [`RestoraBackend`] for `Autodiff<B>`: each convolution is one node of the graph whose
-//! backward calls the inner backend's gradient kernels (Burn's `burn-autodiff` conv2d, with
-//! `B`'s kernels in place of Burn's transposed and per-group convolutions).
+//! [`RestoraBackend`] for `Autodiff<B>`: each operation is one node of the graph whose backward
+//! calls the inner backend's gradient kernels (as `burn-autodiff`'s own conv2d does, with `B`'s
+//! kernels in place of Burn's transposed and per-group convolutions). Layer norm and the GELU
+//! gate become nodes only where `B` has kernels for them; elsewhere they are Burn ops on
+//! `Autodiff<B>`, differentiated by Burn.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -10,7 +12,7 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::ops::FloatTensor;
 
-use super::{RestoraBackend, Wanted};
+use super::{gelu_gate_with_burn, layer_norm_with_burn, RestoraBackend, Wanted};
 
 /// The backward of one 3×3 convolution: which of the two kinds, and its saved inputs.
 #[derive(Debug)]
@@ -59,6 +61,50 @@ fn record<B: RestoraBackend, C: CheckpointStrategy>(
     }
 }
 
+/// The backward of a channel layer norm with (`N` = 3) or without (`N` = 2) a bias.
+#[derive(Debug)]
+struct LayerNormBackward {
+    epsilon: f64,
+}
+
+impl<B: RestoraBackend, const N: usize> Backward<B, N> for LayerNormBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        let (grad_x, grad_weight, grad_bias) = B::channel_layer_norm_backward(x, weight, N == 3, self.epsilon, grad);
+        let mut parents = ops.parents.into_iter();
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<B>(node.id, grad_x);
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<B>(node.id, grad_weight);
+        }
+        if let (Some(Some(node)), Some(g)) = (parents.next(), grad_bias) {
+            grads.register::<B>(node.id, g);
+        }
+    }
+}
+
+/// The backward of the GDFN gate.
+#[derive(Debug)]
+struct GeluGateBackward;
+
+impl<B: RestoraBackend> Backward<B, 1> for GeluGateBackward {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::gelu_gate_backward(x, grad));
+        }
+    }
+}
+
 impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C> {
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<B, C>(true, x, weight)
@@ -66,6 +112,60 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
 
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<B, C>(false, x, weight)
+    }
+
+    fn channel_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        if !B::FUSED_KERNELS {
+            return layer_norm_with_burn::<Self>(x, weight, bias, epsilon);
+        }
+        let backward = LayerNormBackward { epsilon };
+        match bias {
+            Some(bias) => {
+                match backward
+                    .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(mut prep) => {
+                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                        prep.finish(
+                            state,
+                            B::channel_layer_norm(x.primitive, weight.primitive, Some(bias.primitive), epsilon),
+                        )
+                    }
+                    OpsKind::UnTracked(prep) => {
+                        prep.finish(B::channel_layer_norm(x.primitive, weight.primitive, Some(bias.primitive), epsilon))
+                    }
+                }
+            }
+            None => match backward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(mut prep) => {
+                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                    prep.finish(state, B::channel_layer_norm(x.primitive, weight.primitive, None, epsilon))
+                }
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(B::channel_layer_norm(x.primitive, weight.primitive, None, epsilon))
+                }
+            },
+        }
+    }
+
+    fn gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !B::FUSED_KERNELS {
+            return gelu_gate_with_burn::<Self>(x);
+        }
+        match GeluGateBackward.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::gelu_gate(x.primitive))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gelu_gate(x.primitive)),
+        }
     }
 
     // The backward methods are only called on the inner backend (second-order gradients are

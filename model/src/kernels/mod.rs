@@ -1,12 +1,14 @@
-//! Restora's backend extension: the convolutions of Restormer as backend operations, so that a
-//! backend can bring its own kernels (Burn's backend-extension pattern, `examples/custom-*`).
+//! Restora's backend extension: the hot operations of Restormer as backend operations, so that
+//! a backend can bring its own kernels (Burn's backend-extension pattern, `examples/custom-*`).
 //!
 //! Why: on the CPU, burn-ndarray computes a convolution's gradients as a transposed convolution
 //! (input) and, for a grouped convolution, one sliced convolution per channel (weights): 10–25×
-//! the forward's time, most of a training step. [`cpu`] implements them for `NdArray<f32>` as
-//! 9-tap stencils (depth-wise) and im2col + GEMM (full 3×3). GPU backends keep Burn's own
-//! convolutions through the default methods, and `Autodiff<B>` records one node per operation
-//! whose backward calls `B`'s gradient kernels ([`autodiff`]).
+//! the forward's time, most of a training step; and a layer norm or the GDFN's `GELU(x₁)·x₂`
+//! made of Burn ops is a dozen passes over memory, each with a fresh allocation, forward and
+//! backward. [`cpu`] implements them for `NdArray<f32>`: 9-tap stencils (depth-wise), im2col +
+//! GEMM (full 3×3), and one-pass fused layer norm and gate, each with its backward. GPU backends
+//! keep Burn's own ops through the default methods, and `Autodiff<B>` records one node per
+//! operation whose backward calls `B`'s gradient kernels ([`autodiff`]).
 
 mod autodiff;
 #[cfg(feature = "ndarray")]
@@ -22,6 +24,12 @@ use burn::tensor::TensorPrimitive;
 /// Every method has a default that calls Burn's own convolution ops, so a backend without
 /// kernels of its own implements it with an empty `impl`.
 pub trait RestoraBackend: Backend {
+    /// Whether [`Self::channel_layer_norm`] and [`Self::gelu_gate`] are kernels of this backend
+    /// with backward passes of their own. When false (the default), `Autodiff<Self>` builds them
+    /// from Burn ops and lets Burn differentiate those, and their `_backward` methods are never
+    /// called.
+    const FUSED_KERNELS: bool = false;
+
     /// Depth-wise 3×3 convolution: `x` `[B, C, H, W]`, `weight` `[C, 1, 3, 3]` → `[B, C, H, W]`.
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         let groups = weight_channels::<Self>(&weight);
@@ -54,6 +62,72 @@ pub trait RestoraBackend: Backend {
     ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
         conv_backward_with_burn::<Self>(x, weight, grad, same_padding(1), wanted)
     }
+
+    /// LayerNorm over the channels of each pixel: `x` `[B, C, H, W]`, `weight` and `bias` `[C]`.
+    /// Without a bias it is Restormer's BiasFree form, `x / √(var + ε) · weight` (the mean stays).
+    fn channel_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        layer_norm_with_burn::<Self>(x, weight, bias, epsilon)
+    }
+
+    /// Gradients of [`Self::channel_layer_norm`]: `(x, weight, bias)`, the bias's when it has one.
+    /// Called only when [`Self::FUSED_KERNELS`].
+    fn channel_layer_norm_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _has_bias: bool,
+        _epsilon: f64,
+        _grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        unreachable!("channel_layer_norm_backward runs only on backends with FUSED_KERNELS")
+    }
+
+    /// The GDFN gate: `x` `[B, 2h, H, W]` split into halves `x₁, x₂` along the channels →
+    /// `GELU(x₁) · x₂` `[B, h, H, W]` (exact GELU, with erf).
+    fn gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        gelu_gate_with_burn::<Self>(x)
+    }
+
+    /// Gradient of [`Self::gelu_gate`] with respect to `x`. Called only when [`Self::FUSED_KERNELS`].
+    fn gelu_gate_backward(_x: FloatTensor<Self>, _grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        unreachable!("gelu_gate_backward runs only on backends with FUSED_KERNELS")
+    }
+}
+
+/// [`RestoraBackend::channel_layer_norm`] made of Burn ops.
+pub(crate) fn layer_norm_with_burn<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+    epsilon: f64,
+) -> FloatTensor<B> {
+    let x = float::<B, 4>(x);
+    let channels = x.dims()[1];
+    let weight = float::<B, 1>(weight).reshape([1, channels, 1, 1]);
+    let (var, mean) = x.clone().var_mean_bias(1);
+    let inv_std = (var + epsilon).sqrt().recip();
+    let y = match bias {
+        Some(bias) => (x - mean) * inv_std * weight + float::<B, 1>(bias).reshape([1, channels, 1, 1]),
+        None => x * inv_std * weight,
+    };
+    y.into_primitive().tensor()
+}
+
+/// [`RestoraBackend::gelu_gate`] made of Burn ops.
+pub(crate) fn gelu_gate_with_burn<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let mut halves = float::<B, 4>(x).chunk(2, 1).into_iter();
+    let (Some(x1), Some(x2)) = (halves.next(), halves.next()) else {
+        unreachable!("chunk(2) of 2·hidden channels gives two parts")
+    };
+    (burn::tensor::activation::gelu(x1) * x2).into_primitive().tensor()
+}
+
+fn float<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
 /// Which gradients a backward pass must compute (a frozen weight or a constant input needs none).
@@ -90,8 +164,7 @@ fn conv_backward_with_burn<B: Backend>(
 /// - x: `[B, C, H, W]`, weight: `[C, 1, 3, 3]`
 /// - output: `[B, C, H, W]`
 pub fn depthwise_conv3x3<B: RestoraBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) -> Tensor<B, 4> {
-    let out = B::depthwise_conv3x3(x.into_primitive().tensor(), weight.into_primitive().tensor());
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    float(B::depthwise_conv3x3(x.into_primitive().tensor(), weight.into_primitive().tensor()))
 }
 
 /// [`RestoraBackend::conv3x3`] on tensors.
@@ -100,8 +173,31 @@ pub fn depthwise_conv3x3<B: RestoraBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4
 /// - x: `[B, C, H, W]`, weight: `[O, C, 3, 3]`
 /// - output: `[B, O, H, W]`
 pub fn conv3x3<B: RestoraBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) -> Tensor<B, 4> {
-    let out = B::conv3x3(x.into_primitive().tensor(), weight.into_primitive().tensor());
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    float(B::conv3x3(x.into_primitive().tensor(), weight.into_primitive().tensor()))
+}
+
+/// [`RestoraBackend::channel_layer_norm`] on tensors.
+///
+/// # Shapes
+/// - x: `[B, C, H, W]`, weight and bias: `[C]`
+/// - output: `[B, C, H, W]`
+pub fn channel_layer_norm<B: RestoraBackend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 1>,
+    bias: Option<Tensor<B, 1>>,
+    epsilon: f64,
+) -> Tensor<B, 4> {
+    let bias = bias.map(|b| b.into_primitive().tensor());
+    float(B::channel_layer_norm(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, epsilon))
+}
+
+/// [`RestoraBackend::gelu_gate`] on tensors.
+///
+/// # Shapes
+/// - x: `[B, 2h, H, W]`
+/// - output: `[B, h, H, W]`
+pub fn gelu_gate<B: RestoraBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    float(B::gelu_gate(x.into_primitive().tensor()))
 }
 
 // GPU backends: Burn's own convolutions.

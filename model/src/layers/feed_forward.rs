@@ -10,10 +10,9 @@
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
 use super::{conv, LevelMask};
-use crate::kernels::RestoraBackend;
+use crate::kernels::{self, RestoraBackend};
 
 /// Configuration of [`FeedForward`].
 #[derive(Config, Debug)]
@@ -63,11 +62,8 @@ impl<B: RestoraBackend> FeedForward<B> {
             Some(mask) => super::conv3x3(&self.dwconv, x * mask.valid.clone()) * mask.partial_scale.clone(),
             None => super::conv3x3(&self.dwconv, x),
         };
-        let mut halves = x.chunk(2, 1).into_iter();
-        let (Some(x1), Some(x2)) = (halves.next(), halves.next()) else {
-            unreachable!("chunk(2) of 2·hidden channels gives two parts")
-        };
-        super::pointwise(&self.project_out, gelu(x1) * x2)
+        // GELU(x₁) · x₂ over the two halves of the channels.
+        super::pointwise(&self.project_out, kernels::gelu_gate(x))
     }
 }
 

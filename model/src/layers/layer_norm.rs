@@ -2,6 +2,8 @@ use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::{self, RestoraBackend};
+
 /// Which LayerNorm Restormer uses: the official deraining/deblurring models use `WithBias`,
 /// the denoising models `BiasFree`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -52,20 +54,13 @@ impl ChannelLayerNormConfig {
     }
 }
 
-impl<B: Backend> ChannelLayerNorm<B> {
+impl<B: RestoraBackend> ChannelLayerNorm<B> {
     /// # Shapes
     /// - input: `[B, C, H, W]`
     /// - output: `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let channels = self.body.weight.dims()[0];
-        let weight = self.body.weight.val().reshape([1, channels, 1, 1]);
-        let (var, mean) = x.clone().var_mean_bias(1);
-        let inv_std = (var + EPSILON).sqrt().recip();
-        match &self.body.bias {
-            Some(bias) => (x - mean) * inv_std * weight + bias.val().reshape([1, channels, 1, 1]),
-            // BiasFree keeps the mean in the numerator, as the official code does.
-            None => x * inv_std * weight,
-        }
+        // BiasFree (no bias) keeps the mean in the numerator, as the official code does.
+        kernels::channel_layer_norm(x, self.body.weight.val(), self.body.bias.as_ref().map(|b| b.val()), EPSILON)
     }
 }
 

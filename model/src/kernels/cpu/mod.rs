@@ -5,12 +5,16 @@
 //!   weight gradient nine dot products per channel. One pass over the data each, no copies.
 //! - Full ([`conv3x3`]): im2col in bands of rows, then one GEMM per band (matrixmultiply, as
 //!   burn-ndarray's matmul); both gradients are GEMMs too, the input's followed by col2im.
+//! - Channel layer norm ([`layer_norm`]) and the GDFN gate ([`gelu_gate`]): one pass per
+//!   reduction or output, where Burn's ops make a dozen with an allocation each.
 //!
 //! Results do not depend on the number of threads: work is split by output plane or channel,
 //! and every sum runs in a fixed order.
 
 mod conv3x3;
 mod depthwise;
+mod gelu_gate;
+mod layer_norm;
 
 use std::borrow::Cow;
 
@@ -21,6 +25,8 @@ use ndarray::{ArcArray, IxDyn};
 use super::{RestoraBackend, Wanted};
 
 impl RestoraBackend for NdArray<f32> {
+    const FUSED_KERNELS: bool = true;
+
     fn depthwise_conv3x3(x: NdArrayTensor, weight: NdArrayTensor) -> NdArrayTensor {
         let [batch, channels, height, width] = dims4(&x);
         assert_weight(&weight, [channels, 1, 3, 3]);
@@ -75,6 +81,47 @@ impl RestoraBackend for NdArray<f32> {
             wanted.weight.then(|| tensor(conv3x3::weight_grad(&geometry, &x.data(), &grad.data()), weight_shape));
         (grad_x, grad_weight)
     }
+
+    fn channel_layer_norm(
+        x: NdArrayTensor,
+        weight: NdArrayTensor,
+        bias: Option<NdArrayTensor>,
+        epsilon: f64,
+    ) -> NdArrayTensor {
+        let shape @ [batch, channels, height, width] = dims4(&x);
+        let layout = layer_norm::Layout { batch, channels, plane: height * width };
+        let (x, weight, bias) = (F32::new(x), F32::new(weight), bias.map(F32::new));
+        let bias_data = bias.as_ref().map(F32::data);
+        tensor(layer_norm::forward(&x.data(), &weight.data(), bias_data.as_deref(), layout, epsilon), shape)
+    }
+
+    fn channel_layer_norm_backward(
+        x: NdArrayTensor,
+        weight: NdArrayTensor,
+        has_bias: bool,
+        epsilon: f64,
+        grad: NdArrayTensor,
+    ) -> (NdArrayTensor, NdArrayTensor, Option<NdArrayTensor>) {
+        let shape @ [batch, channels, height, width] = dims4(&x);
+        let layout = layer_norm::Layout { batch, channels, plane: height * width };
+        let (x, weight, grad) = (F32::new(x), F32::new(weight), F32::new(grad));
+        let (grad_x, grad_weight, grad_bias) =
+            layer_norm::backward(&x.data(), &weight.data(), has_bias, &grad.data(), layout, epsilon);
+        (tensor(grad_x, shape), vector(grad_weight), grad_bias.map(vector))
+    }
+
+    fn gelu_gate(x: NdArrayTensor) -> NdArrayTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        assert!(channels % 2 == 0, "the GELU gate splits an even number of channels, got {channels}");
+        let x = F32::new(x);
+        tensor(gelu_gate::forward(&x.data(), batch, channels / 2, height * width), [batch, channels / 2, height, width])
+    }
+
+    fn gelu_gate_backward(x: NdArrayTensor, grad: NdArrayTensor) -> NdArrayTensor {
+        let shape @ [_, channels, height, width] = dims4(&x);
+        let (x, grad) = (F32::new(x), F32::new(grad));
+        tensor(gelu_gate::backward(&x.data(), &grad.data(), channels / 2, height * width), shape)
+    }
 }
 
 /// An f32 tensor of burn-ndarray, read as one contiguous slice in row-major order.
@@ -111,6 +158,12 @@ fn assert_weight(weight: &NdArrayTensor, expected: [usize; 4]) {
 
 fn tensor(data: Vec<f32>, shape: [usize; 4]) -> NdArrayTensor {
     let array = ndarray::Array::from_shape_vec(IxDyn(&shape), data).expect("kernel output matches its shape");
+    NdArrayTensor::from(array.into_shared())
+}
+
+fn vector(data: Vec<f32>) -> NdArrayTensor {
+    let length = data.len();
+    let array = ndarray::Array::from_shape_vec(IxDyn(&[length]), data).expect("a vector has its length");
     NdArrayTensor::from(array.into_shared())
 }
 

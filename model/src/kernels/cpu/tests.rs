@@ -110,3 +110,94 @@ fn inference_backend_gives_the_autodiff_result() {
     let on_inner = depthwise_conv3x3(x.inner(), weight.inner());
     on_autodiff.inner().into_data().assert_eq(&on_inner.into_data(), true);
 }
+
+/// Shapes for the per-pixel kernels: one channel pair, one pixel, odd planes, a batch whose
+/// pixels cross the parallel pieces' boundaries (2048 pixels).
+const NORM_SHAPES: [[usize; 4]; 5] = [[2, 4, 3, 5], [1, 2, 1, 1], [3, 6, 7, 1], [2, 8, 33, 65], [1, 10, 2, 3]];
+
+/// Output and every gradient of `op` for a random upstream gradient.
+fn grads_of<const N: usize>(
+    op: impl Fn(&[Tensor<Grad, 4>; N]) -> Tensor<Grad, 4>,
+    inputs: [Tensor<Grad, 4>; N],
+) -> Vec<Tensor<Grad, 4>> {
+    let inputs = inputs.map(|t| t.require_grad());
+    let y = op(&inputs);
+    let upstream = random(y.dims(), 77);
+    let grads = (y.clone() * upstream).sum().backward();
+    let mut out = vec![y];
+    out.extend(inputs.iter().map(|t| Tensor::from_inner(t.grad(&grads).expect("input has a gradient"))));
+    out
+}
+
+fn assert_close(got: Vec<Tensor<Grad, 4>>, expected: Vec<Tensor<Grad, 4>>, what: &str) {
+    for (i, (a, b)) in got.into_iter().zip(expected).enumerate() {
+        assert_eq!(a.dims(), b.dims(), "{what}: result {i}");
+        let diff = max_diff(a, b);
+        assert!(diff < 2e-5, "{what}: result {i} (0 = output, then gradients) differs from Burn's by {diff}");
+    }
+}
+
+#[test]
+fn layer_norm_matches_burn_forward_and_gradients() {
+    use crate::kernels::{channel_layer_norm, layer_norm_with_burn};
+    for (i, shape @ [_, channels, _, _]) in NORM_SHAPES.into_iter().enumerate() {
+        let x = random(shape, i as u64) * 3.0 + 1.5;
+        // Weight and bias travel as [1, C, 1, 1] so that one helper covers every input.
+        let weight = random([1, channels, 1, 1], 50 + i as u64);
+        let bias = random([1, channels, 1, 1], 90 + i as u64);
+        for with_bias in [true, false] {
+            let ours = |t: &[Tensor<Grad, 4>; 3]| {
+                let bias = with_bias.then(|| t[2].clone().reshape([channels]));
+                channel_layer_norm(t[0].clone(), t[1].clone().reshape([channels]), bias, 1e-5)
+                    + t[2].clone() * if with_bias { 0.0 } else { 1.0 }
+            };
+            let burn = |t: &[Tensor<Grad, 4>; 3]| {
+                let bias = with_bias.then(|| t[2].clone().reshape([channels]).into_primitive().tensor());
+                let y = layer_norm_with_burn::<Grad>(
+                    t[0].clone().into_primitive().tensor(),
+                    t[1].clone().reshape([channels]).into_primitive().tensor(),
+                    bias,
+                    1e-5,
+                );
+                Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(y))
+                    + t[2].clone() * if with_bias { 0.0 } else { 1.0 }
+            };
+            let inputs = [x.clone(), weight.clone(), bias.clone()];
+            assert_close(
+                grads_of(ours, inputs.clone()),
+                grads_of(burn, inputs),
+                &format!("{shape:?} bias {with_bias}"),
+            );
+        }
+    }
+}
+
+/// The gate's output against Burn's `gelu(x₁)·x₂`, and its gradient against the exact derivative
+/// `GELU′(a) = Φ(a) + a·φ(a)` written in Burn ops. (Burn's own `gelu_backward` differentiates the
+/// tanh approximation instead, about 5e-4 away; PyTorch's, like ours, is exact.)
+#[test]
+fn gelu_gate_matches_burn_forward_and_the_exact_gradient() {
+    use crate::kernels::{gelu_gate, gelu_gate_with_burn};
+    for (i, shape) in NORM_SHAPES.into_iter().enumerate() {
+        let x = random(shape, 30 + i as u64) * 2.0;
+        let burn = Tensor::<Grad, 4>::from_primitive(burn::tensor::TensorPrimitive::Float(
+            gelu_gate_with_burn::<Grad>(x.clone().into_primitive().tensor()),
+        ));
+        let x = x.require_grad();
+        let y = gelu_gate(x.clone());
+        let diff = max_diff(y.clone(), burn);
+        assert!(diff < 1e-5, "{shape:?}: output differs from Burn's by {diff}");
+
+        let upstream = random(y.dims(), 77);
+        let grads = (y * upstream.clone()).sum().backward();
+        let got = Tensor::<Grad, 4>::from_inner(x.grad(&grads).expect("x has a gradient"));
+        let mut halves = x.detach().chunk(2, 1).into_iter();
+        let (x1, x2) = (halves.next().unwrap(), halves.next().unwrap());
+        let cdf = (x1.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() * 0.5 + 0.5;
+        let pdf = (x1.clone().powi_scalar(2) * -0.5).exp() * 0.398_942_3;
+        let expected =
+            Tensor::cat(vec![upstream.clone() * x2 * (cdf.clone() + x1.clone() * pdf), upstream * x1 * cdf], 1);
+        let diff = max_diff(got, expected);
+        assert!(diff < 1e-5, "{shape:?}: gradient differs from the exact derivative by {diff}");
+    }
+}
