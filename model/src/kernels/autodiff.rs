@@ -12,7 +12,7 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::ops::FloatTensor;
 
-use super::{gelu_gate_with_burn, layer_norm_with_burn, RestoraBackend, Wanted};
+use super::{gelu_gate_with_burn, l2_normalize_with_burn, layer_norm_with_burn, RestoraBackend, Wanted};
 
 /// The backward of one 3×3 convolution: which of the two kinds, and its saved inputs.
 #[derive(Debug)]
@@ -89,6 +89,24 @@ impl<B: RestoraBackend, const N: usize> Backward<B, N> for LayerNormBackward {
     }
 }
 
+/// The backward of an L2 normalisation.
+#[derive(Debug)]
+struct L2NormalizeBackward {
+    epsilon: f32,
+}
+
+impl<B: RestoraBackend> Backward<B, 1> for L2NormalizeBackward {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::l2_normalize_backward(x, grad, self.epsilon));
+        }
+    }
+}
+
 /// The backward of the GDFN gate.
 #[derive(Debug)]
 struct GeluGateBackward;
@@ -152,6 +170,19 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
                     prep.finish(B::channel_layer_norm(x.primitive, weight.primitive, None, epsilon))
                 }
             },
+        }
+    }
+
+    fn l2_normalize(x: FloatTensor<Self>, epsilon: f32) -> FloatTensor<Self> {
+        if !B::FUSED_KERNELS {
+            return l2_normalize_with_burn::<Self>(x, epsilon);
+        }
+        match (L2NormalizeBackward { epsilon }).prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::l2_normalize(x.primitive, epsilon))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::l2_normalize(x.primitive, epsilon)),
         }
     }
 

@@ -24,7 +24,7 @@ use burn::tensor::TensorPrimitive;
 /// Every method has a default that calls Burn's own convolution ops, so a backend without
 /// kernels of its own implements it with an empty `impl`.
 pub trait RestoraBackend: Backend {
-    /// Whether [`Self::channel_layer_norm`] and [`Self::gelu_gate`] are kernels of this backend
+    /// Whether [`Self::channel_layer_norm`], [`Self::l2_normalize`] and [`Self::gelu_gate`] are kernels of this backend
     /// with backward passes of their own. When false (the default), `Autodiff<Self>` builds them
     /// from Burn ops and lets Burn differentiate those, and their `_backward` methods are never
     /// called.
@@ -86,6 +86,17 @@ pub trait RestoraBackend: Backend {
         unreachable!("channel_layer_norm_backward runs only on backends with FUSED_KERNELS")
     }
 
+    /// `x / max(‖x‖₂, ε)` over the last dimension of `x` `[B, heads, C/heads, H·W]` (PyTorch's
+    /// `F.normalize(x, dim=-1)`), as MDTA normalises q and k.
+    fn l2_normalize(x: FloatTensor<Self>, epsilon: f32) -> FloatTensor<Self> {
+        l2_normalize_with_burn::<Self>(x, epsilon)
+    }
+
+    /// Gradient of [`Self::l2_normalize`]. Called only when [`Self::FUSED_KERNELS`].
+    fn l2_normalize_backward(_x: FloatTensor<Self>, _grad: FloatTensor<Self>, _epsilon: f32) -> FloatTensor<Self> {
+        unreachable!("l2_normalize_backward runs only on backends with FUSED_KERNELS")
+    }
+
     /// The GDFN gate: `x` `[B, 2h, H, W]` split into halves `x₁, x₂` along the channels →
     /// `GELU(x₁) · x₂` `[B, h, H, W]` (exact GELU, with erf).
     fn gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -115,6 +126,13 @@ pub(crate) fn layer_norm_with_burn<B: Backend>(
         None => x * inv_std * weight,
     };
     y.into_primitive().tensor()
+}
+
+/// [`RestoraBackend::l2_normalize`] made of Burn ops.
+pub(crate) fn l2_normalize_with_burn<B: Backend>(x: FloatTensor<B>, epsilon: f32) -> FloatTensor<B> {
+    let x = float::<B, 4>(x);
+    let norm = x.clone().powi_scalar(2).sum_dim(3).sqrt().clamp_min(epsilon);
+    (x / norm).into_primitive().tensor()
 }
 
 /// [`RestoraBackend::gelu_gate`] made of Burn ops.
@@ -189,6 +207,15 @@ pub fn channel_layer_norm<B: RestoraBackend>(
 ) -> Tensor<B, 4> {
     let bias = bias.map(|b| b.into_primitive().tensor());
     float(B::channel_layer_norm(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, epsilon))
+}
+
+/// [`RestoraBackend::l2_normalize`] on tensors.
+///
+/// # Shapes
+/// - x: `[B, heads, C/heads, N]`, normalised over `N`
+/// - output: same
+pub fn l2_normalize<B: RestoraBackend>(x: Tensor<B, 4>, epsilon: f32) -> Tensor<B, 4> {
+    float(B::l2_normalize(x.into_primitive().tensor(), epsilon))
 }
 
 /// [`RestoraBackend::gelu_gate`] on tensors.

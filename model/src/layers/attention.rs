@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::{conv, LevelMask};
-use crate::kernels::RestoraBackend;
+use crate::kernels::{self, RestoraBackend};
 
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
@@ -86,20 +86,14 @@ impl<B: RestoraBackend> Attention<B> {
             q = q * valid.clone();
             k = k * valid;
         }
-        let q = l2_normalize(q);
-        let k = l2_normalize(k);
+        let q = kernels::l2_normalize(q, NORM_EPSILON);
+        let k = kernels::l2_normalize(k, NORM_EPSILON);
 
         let temperature = self.temperature.val().reshape([1, heads, 1, 1]);
         let attention = softmax(q.matmul(k.swap_dims(2, 3)) * temperature, 3);
         let out = attention.matmul(v).reshape([b, c, h, w]);
         super::pointwise(&self.project_out, out)
     }
-}
-
-/// `x / max(‖x‖₂, ε)` over the last dimension (PyTorch's `F.normalize(x, dim=-1)`).
-fn l2_normalize<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let norm = x.clone().powi_scalar(2).sum_dim(3).sqrt().clamp_min(NORM_EPSILON);
-    x / norm
 }
 
 #[cfg(test)]

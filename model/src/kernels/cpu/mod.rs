@@ -5,8 +5,9 @@
 //!   weight gradient nine dot products per channel. One pass over the data each, no copies.
 //! - Full ([`conv3x3`]): im2col in bands of rows, then one GEMM per band (matrixmultiply, as
 //!   burn-ndarray's matmul); both gradients are GEMMs too, the input's followed by col2im.
-//! - Channel layer norm ([`layer_norm`]) and the GDFN gate ([`gelu_gate`]): one pass per
-//!   reduction or output, where Burn's ops make a dozen with an allocation each.
+//! - Channel layer norm ([`layer_norm`]), MDTA's L2 normalisation ([`l2_normalize`]) and the
+//!   GDFN gate ([`gelu_gate`]): one pass per reduction or output, where Burn's ops make a dozen
+//!   with an allocation each.
 //!
 //! Results do not depend on the number of threads: work is split by output plane or channel,
 //! and every sum runs in a fixed order.
@@ -14,6 +15,7 @@
 mod conv3x3;
 mod depthwise;
 mod gelu_gate;
+mod l2_normalize;
 mod layer_norm;
 
 use std::borrow::Cow;
@@ -108,6 +110,18 @@ impl RestoraBackend for NdArray<f32> {
         let (grad_x, grad_weight, grad_bias) =
             layer_norm::backward(&x.data(), &weight.data(), has_bias, &grad.data(), layout, epsilon);
         (tensor(grad_x, shape), vector(grad_weight), grad_bias.map(vector))
+    }
+
+    fn l2_normalize(x: NdArrayTensor, epsilon: f32) -> NdArrayTensor {
+        let shape = dims4(&x);
+        let x = F32::new(x);
+        tensor(l2_normalize::forward(&x.data(), shape[3], epsilon), shape)
+    }
+
+    fn l2_normalize_backward(x: NdArrayTensor, grad: NdArrayTensor, epsilon: f32) -> NdArrayTensor {
+        let shape = dims4(&x);
+        let (x, grad) = (F32::new(x), F32::new(grad));
+        tensor(l2_normalize::backward(&x.data(), &grad.data(), shape[3], epsilon), shape)
     }
 
     fn gelu_gate(x: NdArrayTensor) -> NdArrayTensor {

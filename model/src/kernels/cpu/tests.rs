@@ -201,3 +201,17 @@ fn gelu_gate_matches_burn_forward_and_the_exact_gradient() {
         assert!(diff < 1e-5, "{shape:?}: gradient differs from the exact derivative by {diff}");
     }
 }
+
+#[test]
+fn l2_normalize_matches_burn_forward_and_gradient() {
+    use crate::kernels::{l2_normalize, l2_normalize_with_burn};
+    for (i, shape) in NORM_SHAPES.into_iter().enumerate() {
+        let x = random(shape, 60 + i as u64);
+        let ours = |t: &[Tensor<Grad, 4>; 1]| l2_normalize(t[0].clone(), 1e-12);
+        let burn = |t: &[Tensor<Grad, 4>; 1]| {
+            let y = l2_normalize_with_burn::<Grad>(t[0].clone().into_primitive().tensor(), 1e-12);
+            Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(y))
+        };
+        assert_close(grads_of(ours, [x.clone()]), grads_of(burn, [x]), &format!("{shape:?}"));
+    }
+}
