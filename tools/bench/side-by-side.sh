@@ -26,12 +26,13 @@ done
 cargo build --release -p train-native
 bin="${CARGO_TARGET_DIR:-target}/release/train-native"
 export RAYON_NUM_THREADS="$threads"
-common=(--backend cpu --mask-aware false --warmup 2 --repeats 5)
+# Training benches time one tiny forward first (8², negligible): bench always runs a forward size.
+common=(--backend cpu --mask-aware false --repeats 5)
 
-"$bin" bench --presets tiny,small --sizes 256,512 --train-iters 0 "${common[@]}" --out "$out/forward"
-"$bin" bench --presets tiny --sizes 64 --train-patch 64 --train-batch 4 --train-iters 10 "${common[@]}" --out "$out/tiny-64x4"
-"$bin" bench --presets small --sizes 64 --train-patch 64 --train-batch 2 --train-iters 10 "${common[@]}" --out "$out/small-64x2"
-"$bin" bench --presets small --sizes 128 --train-patch 128 --train-batch 8 --train-iters 5 "${common[@]}" --out "$out/small-128x8"
+"$bin" bench --presets tiny,small --sizes 256,512 --warmup 2 --train-iters 0 "${common[@]}" --out "$out/forward"
+"$bin" bench --presets tiny --sizes 8 --warmup 1 --train-patch 64 --train-batch 4 --train-iters 10 "${common[@]}" --out "$out/tiny-64x4"
+"$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 64 --train-batch 2 --train-iters 10 "${common[@]}" --out "$out/small-64x2"
+"$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 128 --train-batch 8 --train-iters 5 "${common[@]}" --out "$out/small-128x8"
 
 python3 tools/bench/pytorch_reference.py --arch "$arch" --threads "$threads" --out "$out/pytorch.json" \
   --compare "$out"/forward/bench.json "$out"/tiny-64x4/bench.json "$out"/small-64x2/bench.json "$out"/small-128x8/bench.json \

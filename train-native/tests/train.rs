@@ -1,6 +1,6 @@
 //! End-to-end tests of `train-native train` on the CPU with the tiny preset and small generated
-//! images (clean folders, a SIDD-like paired tree). Patches are 16 px: burn-ndarray 0.20.1's convolution backward (a naive transposed
-//! convolution with dynamic indexing) runs tiny at about 1 iteration/s at 16 px, batch 2, in a debug build.
+//! images (clean folders, a SIDD-like paired tree). Patches are 16 px, so that a debug build runs
+//! them in seconds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -160,6 +160,51 @@ fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoi
     }
     // Only the committed checkpoint folders remain.
     assert!(!checkpoints.join("iter-00000015").exists());
+}
+
+/// The CPU kernels split their work over threads by output (plane, channel, pixel range) and sum
+/// in a fixed order: one thread and two give the same weights, bit for bit.
+#[test]
+fn one_thread_and_two_train_the_same_weights() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let run = |threads: &str| {
+        let out = dir.path().join(format!("threads-{threads}"));
+        let args = [
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--preset",
+            "tiny",
+            "--patch",
+            "32",
+            "--batch",
+            "2",
+            "--iters",
+            "6",
+            "--switch-every",
+            "2",
+            "--seed",
+            "3",
+            "--backend",
+            "cpu",
+        ];
+        let output = Command::new(env!("CARGO_BIN_EXE_train-native"))
+            .args(args)
+            .env("RAYON_NUM_THREADS", threads)
+            .env("MATMUL_NUM_THREADS", threads)
+            .output()
+            .expect("the binary runs");
+        ok(output);
+        weights(&out.join("last.safetensors"))
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(one.tensors.len(), two.tensors.len());
+    for (x, y) in one.tensors.iter().zip(&two.tensors) {
+        assert!(x.values == y.values, "{} differs between 1 and 2 threads", x.key);
+    }
 }
 
 /// A SIDD-like tree (`Data/<scene>/*_NOISY_*` beside `*_GT_*`): two scenes, the noisy image the clean

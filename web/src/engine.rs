@@ -21,6 +21,7 @@ use leptos::task::spawn_local;
 use restora_model::inference::{forward_padded, Restoration, TileOptions};
 use restora_model::metrics::{error_map, psnr, ssim, ErrorScale, MetricOptions};
 use restora_model::weights::{self, StoredPrecision};
+use restora_model::RestoraBackend;
 use restora_model::{BitDepth, Image, Mask, Preset, Restormer, RestormerConfig};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -223,7 +224,12 @@ async fn self_test() -> Result<(GpuDevice, String, f32), String> {
     Ok((GpuDevice { device, limits, software, warm: Default::default() }, adapter_name, max_diff))
 }
 
-fn forward_once<B: Backend>(model: &Restormer<B>, image: &Image, mask: &Mask, device: &B::Device) -> Tensor<B, 4> {
+fn forward_once<B: RestoraBackend>(
+    model: &Restormer<B>,
+    image: &Image,
+    mask: &Mask,
+    device: &B::Device,
+) -> Tensor<B, 4> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let input = Tensor::<B, 1>::from_floats(image.to_planar().as_slice(), device).reshape([1, 3, h, w]);
     let mask = Tensor::<B, 1>::from_floats(mask.data(), device).reshape([1, 1, h, w]);

@@ -153,7 +153,10 @@ impl F32 {
     fn data(&self) -> Cow<'_, [f32]> {
         match self.0.as_slice() {
             Some(slice) => Cow::Borrowed(slice),
-            None => Cow::Owned(self.0.iter().copied().collect()),
+            // A strided view (a channel slice of a batch, a broadcast gradient): one copy into
+            // row-major order through ndarray's strided copy (element iteration over a
+            // dynamic-rank array costs an index computation per element).
+            None => Cow::Owned(self.0.as_standard_layout().into_owned().into_raw_vec_and_offset().0),
         }
     }
 }
