@@ -91,12 +91,6 @@ impl ReusingAllocator {
     }
 }
 
-impl Default for ReusingAllocator {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 // SAFETY: every block handed out is either fresh from `System` or a block `System` allocated
 // with the same layout that was freed to this allocator; a block leaves the cache before reuse.
 unsafe impl GlobalAlloc for ReusingAllocator {

@@ -123,6 +123,21 @@ impl<B: RestoraBackend> Backward<B, 1> for GeluGateBackward {
     }
 }
 
+/// One node for a one-input kernel whose backward needs only that input.
+fn record_unary<B: RestoraBackend, C: CheckpointStrategy, O: Backward<B, 1, State = NodeId>>(
+    backward: O,
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match backward.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let state = prep.checkpoint(&x);
+            prep.finish(state, forward(x.primitive))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive)),
+    }
+}
+
 impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C> {
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<B, C>(true, x, weight)
@@ -177,28 +192,13 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
         if !B::FUSED_KERNELS {
             return l2_normalize_with_burn::<Self>(x, epsilon);
         }
-        match (L2NormalizeBackward { epsilon }).prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = prep.checkpoint(&x);
-                prep.finish(state, B::l2_normalize(x.primitive, epsilon))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::l2_normalize(x.primitive, epsilon)),
-        }
+        record_unary::<B, C, _>(L2NormalizeBackward { epsilon }, x, |x| B::l2_normalize(x, epsilon))
     }
 
     fn gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
         if !B::FUSED_KERNELS {
             return gelu_gate_with_burn::<Self>(x);
         }
-        match GeluGateBackward.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = prep.checkpoint(&x);
-                prep.finish(state, B::gelu_gate(x.primitive))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gelu_gate(x.primitive)),
-        }
+        record_unary::<B, C, _>(GeluGateBackward, x, B::gelu_gate)
     }
-
-    // The backward methods are only called on the inner backend (second-order gradients are
-    // not needed); their defaults stay correct for `Autodiff<B>` itself.
 }

@@ -113,16 +113,16 @@ pub(super) fn backward(
     let inv_c = 1.0 / channels as f32;
     let pixel = |b: usize, range: &std::ops::Range<usize>| b * plane + range.start..b * plane + range.end;
 
-    // Per pixel: mean over channels of ĝ (with bias only) and of ĝ·x̂ (with bias) or ĝ·x (without).
-    let mean_g = per_pixel(layout, |b, range, out| {
-        if has_bias {
+    // Per pixel: mean over channels of ĝ (needed with a bias only), and of ĝ·x̂ (with) or ĝ·x (without).
+    let mean_g = has_bias.then(|| {
+        per_pixel(layout, |b, range, out| {
             for c in 0..channels {
                 for (o, g) in out.iter_mut().zip(layout.row(grad, b, c, &range)) {
                     *o += g * weight[c];
                 }
             }
             out.iter_mut().for_each(|o| *o *= inv_c);
-        }
+        })
     });
     let mean_gx = per_pixel(layout, |b, range, out| {
         let (mean, rstd) = (&mean[pixel(b, &range)], &rstd[pixel(b, &range)]);
@@ -147,15 +147,14 @@ pub(super) fn backward(
         let (b, c) = (bc / channels, bc % channels);
         let all = b * plane..(b + 1) * plane;
         let (x, grad) = (&x[bc * plane..(bc + 1) * plane], &grad[bc * plane..(bc + 1) * plane]);
-        let (mean, rstd, mean_g, mean_gx) =
-            (&mean[all.clone()], &rstd[all.clone()], &mean_g[all.clone()], &mean_gx[all]);
+        let mean_g = mean_g.as_deref().map(|m| &m[all.clone()]);
+        let (mean, rstd, mean_gx) = (&mean[all.clone()], &rstd[all.clone()], &mean_gx[all]);
         let w = weight[c];
         for (p, o) in out.iter_mut().enumerate() {
             let (r, centred, g_hat) = (rstd[p], x[p] - mean[p], grad[p] * w);
-            *o = if has_bias {
-                r * (g_hat - mean_g[p] - centred * r * mean_gx[p])
-            } else {
-                r * g_hat - r * r * r * centred * mean_gx[p]
+            *o = match mean_g {
+                Some(mean_g) => r * (g_hat - mean_g[p] - centred * r * mean_gx[p]),
+                None => r * g_hat - r * r * r * centred * mean_gx[p],
             };
         }
     });
