@@ -12,7 +12,9 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::ops::FloatTensor;
 
-use super::{gelu_gate_with_burn, l2_normalize_with_burn, layer_norm_with_burn, RestoraBackend, Wanted};
+use super::{
+    gelu_gate_with_burn, l2_normalize_with_burn, layer_norm_with_burn, pointwise_with_burn, RestoraBackend, Wanted,
+};
 
 /// The backward of one 3×3 convolution: which of the two kinds, and its saved inputs.
 #[derive(Debug)]
@@ -58,6 +60,30 @@ fn record<B: RestoraBackend, C: CheckpointStrategy>(
             prep.finish((x_state, weight_state), forward(x.primitive, weight.primitive))
         }
         OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive, weight.primitive)),
+    }
+}
+
+/// The backward of a 1×1 convolution with (`N` = 3) or without (`N` = 2) a bias.
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl<B: RestoraBackend, const N: usize> Backward<B, N> for PointwiseBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        let parents = ops.parents;
+        let wanted = Wanted { x: parents[0].is_some(), weight: parents[1].is_some() };
+        let bias = N == 3 && parents[N - 1].is_some();
+        let (grad_x, grad_weight, grad_bias) = B::pointwise_conv_backward(x, weight, grad, wanted, bias);
+        for (parent, grad) in parents.into_iter().zip([grad_x, grad_weight, grad_bias]) {
+            if let (Some(node), Some(g)) = (parent, grad) {
+                grads.register::<B>(node.id, g);
+            }
+        }
     }
 }
 
@@ -145,6 +171,42 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
 
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<B, C>(false, x, weight)
+    }
+
+    fn pointwise_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        if !B::FUSED_KERNELS {
+            return pointwise_with_burn::<Self>(x, weight, bias);
+        }
+        match bias {
+            Some(bias) => {
+                match PointwiseBackward
+                    .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(mut prep) => {
+                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                        prep.finish(state, B::pointwise_conv(x.primitive, weight.primitive, Some(bias.primitive)))
+                    }
+                    OpsKind::UnTracked(prep) => {
+                        prep.finish(B::pointwise_conv(x.primitive, weight.primitive, Some(bias.primitive)))
+                    }
+                }
+            }
+            None => {
+                match PointwiseBackward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
+                    OpsKind::Tracked(mut prep) => {
+                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                        prep.finish(state, B::pointwise_conv(x.primitive, weight.primitive, None))
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(B::pointwise_conv(x.primitive, weight.primitive, None)),
+                }
+            }
+        }
     }
 
     fn channel_layer_norm(

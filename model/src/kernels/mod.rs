@@ -63,6 +63,27 @@ pub trait RestoraBackend: Backend {
         conv_backward_with_burn::<Self>(x, weight, grad, same_padding(1), wanted)
     }
 
+    /// 1×1 convolution: `x` `[B, C, H, W]`, `weight` `[O, C, 1, 1]`, `bias` `[O]` → `[B, O, H, W]`.
+    fn pointwise_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        pointwise_with_burn::<Self>(x, weight, bias)
+    }
+
+    /// Gradients of [`Self::pointwise_conv`]: `(x, weight, bias)`, each when asked for (the bias's
+    /// when `bias`). Called only when [`Self::FUSED_KERNELS`].
+    fn pointwise_conv_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _grad: FloatTensor<Self>,
+        _wanted: Wanted,
+        _bias: bool,
+    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
+        unreachable!("pointwise_conv_backward runs only on backends with FUSED_KERNELS")
+    }
+
     /// LayerNorm over the channels of each pixel: `x` `[B, C, H, W]`, `weight` and `bias` `[C]`.
     /// Without a bias it is Restormer's BiasFree form, `x / √(var + ε) · weight` (the mean stays).
     fn channel_layer_norm(
@@ -107,6 +128,27 @@ pub trait RestoraBackend: Backend {
     fn gelu_gate_backward(_x: FloatTensor<Self>, _grad: FloatTensor<Self>) -> FloatTensor<Self> {
         unreachable!("gelu_gate_backward runs only on backends with FUSED_KERNELS")
     }
+}
+
+/// [`RestoraBackend::pointwise_conv`] made of Burn ops: one matrix product per image,
+/// `[O, C] × [C, H·W]` (burn-ndarray's direct convolution walks the image row by row, far slower
+/// at training patch sizes; the product is a GEMM on every backend).
+pub(crate) fn pointwise_with_burn<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+) -> FloatTensor<B> {
+    let x = float::<B, 4>(x);
+    let [batch, channels, height, width] = x.dims();
+    let weight = float::<B, 4>(weight);
+    let [out, weight_in, kh, kw] = weight.dims();
+    assert_eq!((weight_in, kh, kw), (channels, 1, 1), "pointwise needs a [O, C, 1, 1] weight");
+    let y = weight.reshape([1, out, channels]).matmul(x.reshape([batch, channels, height * width]));
+    let y = match bias {
+        Some(bias) => y + float::<B, 1>(bias).reshape([1, out, 1]),
+        None => y,
+    };
+    y.reshape([batch, out, height, width]).into_primitive().tensor()
 }
 
 /// [`RestoraBackend::channel_layer_norm`] made of Burn ops.
@@ -192,6 +234,20 @@ pub fn depthwise_conv3x3<B: RestoraBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4
 /// - output: `[B, O, H, W]`
 pub fn conv3x3<B: RestoraBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) -> Tensor<B, 4> {
     float(B::conv3x3(x.into_primitive().tensor(), weight.into_primitive().tensor()))
+}
+
+/// [`RestoraBackend::pointwise_conv`] on tensors.
+///
+/// # Shapes
+/// - x: `[B, C, H, W]`, weight: `[O, C, 1, 1]`, bias: `[O]`
+/// - output: `[B, O, H, W]`
+pub fn pointwise_conv<B: RestoraBackend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 4> {
+    let bias = bias.map(|b| b.into_primitive().tensor());
+    float(B::pointwise_conv(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias))
 }
 
 /// [`RestoraBackend::channel_layer_norm`] on tensors.

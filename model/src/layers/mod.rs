@@ -60,27 +60,14 @@ pub(crate) fn conv3x3<B: RestoraBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> T
     }
 }
 
-/// A 1×1 convolution computed as one matrix product per image: `[O, C] × [C, H·W]`.
-///
-/// Same weights and result as `conv.forward(x)`, but burn-ndarray's direct convolution (and its
-/// backward, a transposed convolution) walks the image row by row, which at training patch sizes
-/// made 1×1 convolutions, most of Restormer's work, run at a fraction of a GFLOP/s on CPU;
-/// the matrix product goes through a GEMM on every backend.
+/// A 1×1 convolution through [`kernels::pointwise_conv`]: the same weights and result as
+/// `conv.forward(x)`, as matrix products (see there for why).
 ///
 /// # Shapes
 /// - `x`: `[B, C, H, W]`
 /// - output: `[B, O, H, W]`
-pub(crate) fn pointwise<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [batch, channels, height, width] = x.dims();
-    let [out, weight_in, kh, kw] = conv.weight.dims();
-    debug_assert_eq!((weight_in, kh, kw), (channels, 1, 1), "pointwise needs a 1×1 convolution without groups");
-    let weight = conv.weight.val().reshape([1, out, channels]);
-    let y = weight.matmul(x.reshape([batch, channels, height * width]));
-    let y = match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, out, 1]),
-        None => y,
-    };
-    y.reshape([batch, out, height, width])
+pub(crate) fn pointwise<B: RestoraBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    kernels::pointwise_conv(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()))
 }
 
 #[cfg(test)]

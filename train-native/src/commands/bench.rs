@@ -18,8 +18,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Autodiff;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Args, ValueEnum};
@@ -29,6 +28,7 @@ use serde::Serialize;
 use crate::backend::{run_on, BackendChoice, BackendTask};
 use crate::files::write_atomic;
 use crate::training::config::OptimizerOptions;
+use crate::training::train_loop::{optimizer, optimizer_step};
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
@@ -548,15 +548,7 @@ fn measure_training<B: RestoraBackend>(
     B::seed(device, 0);
     let mut timing = Timing::default();
     let options = OptimizerOptions::default();
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(options.beta1)
-        .with_beta_2(options.beta2)
-        .with_epsilon(options.epsilon)
-        .with_weight_decay(options.weight_decay)
-        .with_grad_clipping(
-            (options.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(options.grad_clip_norm)),
-        )
-        .init::<Autodiff<B>, Restormer<Autodiff<B>>>();
+    let mut optim = optimizer::<Autodiff<B>>(&options);
     let (patch, batch) = (settings.train_patch, settings.train_batch);
     let shape = [batch, config.channels, patch, patch];
     let input = Tensor::<Autodiff<B>, 4>::random(shape, Distribution::Default, device);
@@ -568,7 +560,7 @@ fn measure_training<B: RestoraBackend>(
         let current = model.take().expect("the model survives every step");
         let loss = (current.forward(input.clone(), None) - target.clone()).abs().mean();
         let grads = GradientsParams::from_grads(loss.backward(), &current);
-        model = Some(optim.step(options.lr, current, grads));
+        model = Some(optimizer_step(&mut optim, &options, options.lr, current, grads));
     };
     let settings = Settings { repeats: settings.train_iters, ..settings.clone() };
     measure::<B, _>(device, probe, &settings, &mut timing, step)?;

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::backend::Autodiff;
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -19,11 +18,12 @@ use burn::tensor::{ElementConversion, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use restora_model::metrics::Lpips;
 use restora_model::weights::{self, WeightFile};
-use restora_model::{Preset, RestormerConfig};
+use restora_model::{Preset, Restormer, RestormerConfig};
 
 use super::checkpoint::{self, Best, Optim, Pointer, TrainState};
-use super::config::{ExperimentConfig, ScheduleMode};
+use super::config::{ExperimentConfig, OptimizerOptions, ScheduleMode};
 use super::data::{BatchSpec, Loader, TrainingData};
+use super::grad_clip::clip_each_parameter;
 use super::log::{Row, RunLog};
 use super::schedule::{lr_at, task_at};
 use super::validate::{self, ValItem};
@@ -87,15 +87,27 @@ impl BackendTask for Job {
     }
 }
 
-fn optimizer<B: AutodiffBackend>(config: &ExperimentConfig) -> Optim<B> {
-    let o = &config.optimizer;
+/// AdamW with the experiment's settings; gradient clipping is [`optimizer_step`]'s.
+pub(crate) fn optimizer<B: AutodiffBackend>(o: &OptimizerOptions) -> Optim<B> {
     AdamWConfig::new()
         .with_beta_1(o.beta1)
         .with_beta_2(o.beta2)
         .with_epsilon(o.epsilon)
         .with_weight_decay(o.weight_decay)
-        .with_grad_clipping((o.grad_clip_norm > 0.0).then_some(GradientClippingConfig::Norm(o.grad_clip_norm)))
         .init()
+}
+
+/// One optimizer step: each parameter's gradient clipped to `grad_clip_norm` (when above 0),
+/// then AdamW.
+pub(crate) fn optimizer_step<B: AutodiffBackend>(
+    optim: &mut Optim<B>,
+    o: &OptimizerOptions,
+    lr: f64,
+    model: Restormer<B>,
+    grads: GradientsParams,
+) -> Restormer<B> {
+    let grads = if o.grad_clip_norm > 0.0 { clip_each_parameter(grads, &model, o.grad_clip_norm) } else { grads };
+    optim.step(lr, model, grads)
 }
 
 fn train<B: AutodiffBackend + RestoraBackend>(session: Session, device: B::Device) -> Result<Summary>
@@ -123,7 +135,7 @@ where
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
-    let mut optim = optimizer::<B>(&config);
+    let mut optim = optimizer::<B>(&config.optimizer);
     let (mut model, start, mut best) = match &resume_from {
         Some(dir) => {
             let loaded = checkpoint::load_last::<B>(dir, &device)?.with_context(|| {
@@ -208,7 +220,7 @@ where
             bail!("the loss became {loss_value} at iteration {iteration}: lower --lr (now {lr:e}) or enable gradient clipping");
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
+        model = optimizer_step(&mut optim, &config.optimizer, lr, model, grads);
         let seconds = began.elapsed().as_secs_f64();
         train_seconds += seconds;
         last_loss = Some(loss_value);

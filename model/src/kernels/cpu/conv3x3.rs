@@ -10,7 +10,7 @@
 //!
 //! Bands bound the scratch memory (about [`BAND_ELEMENTS`] floats) whatever the image size.
 
-use super::for_each_chunk;
+use super::{for_each_chunk, gemm};
 
 /// Scratch size of one band's columns, in floats (16 MiB).
 pub(super) const BAND_ELEMENTS: usize = 1 << 22;
@@ -195,45 +195,4 @@ fn col2im(g: &Geometry, col: &[f32], first: usize, end: usize, image: &mut [f32]
             }
         }
     });
-}
-
-/// `C = A·B + β·C` in f32 through matrixmultiply, strides as `[row, column]` in elements.
-///
-/// # Safety
-/// `a` must address `m × k` elements and `b` `k × n` elements with the given strides; `c` must
-/// hold `m × n` elements at its strides (checked).
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    a_strides: [usize; 2],
-    b: *const f32,
-    b_strides: [usize; 2],
-    beta: f32,
-    c: &mut [f32],
-    c_strides: [usize; 2],
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!((m - 1) * c_strides[0] + (n - 1) * c_strides[1] < c.len(), "GEMM output out of bounds");
-    let s = |v: usize| v as isize;
-    matrixmultiply::sgemm(
-        m,
-        k,
-        n,
-        1.0,
-        a,
-        s(a_strides[0]),
-        s(a_strides[1]),
-        b,
-        s(b_strides[0]),
-        s(b_strides[1]),
-        beta,
-        c.as_mut_ptr(),
-        s(c_strides[0]),
-        s(c_strides[1]),
-    );
 }

@@ -17,6 +17,7 @@ mod depthwise;
 mod gelu_gate;
 mod l2_normalize;
 mod layer_norm;
+mod pointwise;
 
 use std::borrow::Cow;
 
@@ -82,6 +83,33 @@ impl RestoraBackend for NdArray<f32> {
         let grad_weight =
             wanted.weight.then(|| tensor(conv3x3::weight_grad(&geometry, &x.data(), &grad.data()), weight_shape));
         (grad_x, grad_weight)
+    }
+
+    fn pointwise_conv(x: NdArrayTensor, weight: NdArrayTensor, bias: Option<NdArrayTensor>) -> NdArrayTensor {
+        let shape = pointwise_shape(&x, &weight);
+        let [batch, _, height, width] = dims4(&x);
+        let (x, weight, bias) = (F32::new(x), F32::new(weight), bias.map(F32::new));
+        let bias_data = bias.as_ref().map(F32::data);
+        let out = pointwise::forward(shape, &x.data(), &weight.data(), bias_data.as_deref());
+        tensor(out, [batch, shape.out_channels, height, width])
+    }
+
+    fn pointwise_conv_backward(
+        x: NdArrayTensor,
+        weight: NdArrayTensor,
+        grad: NdArrayTensor,
+        wanted: Wanted,
+        bias: bool,
+    ) -> (Option<NdArrayTensor>, Option<NdArrayTensor>, Option<NdArrayTensor>) {
+        let shape = pointwise_shape(&x, &weight);
+        let (x_shape, weight_shape) = (dims4(&x), dims4(&weight));
+        let (x, weight, grad) = (F32::new(x), F32::new(weight), F32::new(grad));
+        let grad_data = grad.data();
+        let grad_x = wanted.x.then(|| tensor(pointwise::input_grad(shape, &grad_data, &weight.data()), x_shape));
+        let grad_weight =
+            wanted.weight.then(|| tensor(pointwise::weight_grad(shape, &x.data(), &grad_data), weight_shape));
+        let grad_bias = bias.then(|| vector(pointwise::bias_grad(shape, &grad_data)));
+        (grad_x, grad_weight, grad_bias)
     }
 
     fn channel_layer_norm(
@@ -165,8 +193,15 @@ fn dims4(tensor: &NdArrayTensor) -> [usize; 4] {
     let dims = tensor.shape().dims;
     match dims.as_slice() {
         &[a, b, c, d] => [a, b, c, d],
-        other => panic!("a 3×3 convolution takes 4-d tensors, got shape {other:?}"),
+        other => panic!("Restora's CPU kernels take 4-d tensors here, got shape {other:?}"),
     }
+}
+
+fn pointwise_shape(x: &NdArrayTensor, weight: &NdArrayTensor) -> pointwise::Shape {
+    let [batch, channels, height, width] = dims4(x);
+    let [out_channels, ..] = dims4(weight);
+    assert_eq!(dims4(weight), [out_channels, channels, 1, 1], "1×1 convolution weight of the wrong shape");
+    pointwise::Shape { batch, channels, out_channels, plane: height * width }
 }
 
 fn assert_weight(weight: &NdArrayTensor, expected: [usize; 4]) {
@@ -202,6 +237,45 @@ where
     out.chunks_mut(chunk).enumerate().for_each(|(i, piece)| work(i, piece));
 }
 
+/// Runs `work(image, first_row, block)` on blocks of rows of `out`, an array of images of
+/// `rows` rows of `row_len` floats each, on every core when the `rayon` feature is on. Blocks
+/// hold a multiple of 8 rows (the GEMM micro-kernel's height), about a quarter of an image's, a
+/// size that depends on `rows` only, never on the thread count.
+fn for_each_row_block<F>(out: &mut [f32], rows: usize, row_len: usize, work: F)
+where
+    F: Fn(usize, usize, &mut [f32]) + Send + Sync,
+{
+    if rows == 0 || row_len == 0 {
+        return;
+    }
+    let block_rows = rows.div_ceil(4).next_multiple_of(8).min(rows);
+    let blocks: Vec<(usize, usize, &mut [f32])> = out
+        .chunks_mut(rows * row_len)
+        .enumerate()
+        .flat_map(|(b, image)| image.chunks_mut(block_rows * row_len).enumerate().map(move |(j, block)| (b, j, block)))
+        .collect();
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each(|(b, j, block)| work(b, j * block_rows, block));
+    }
+    #[cfg(not(feature = "rayon"))]
+    blocks.into_iter().for_each(|(b, j, block)| work(b, j * block_rows, block));
+}
+
+/// Sum with eight independent partial sums (see [`dot`]). Fixed order: deterministic.
+fn sum(a: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (body, tail) = a.split_at(a.len() - a.len() % 8);
+    for x in body.chunks_exact(8) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane];
+        }
+    }
+    let tail: f32 = tail.iter().sum();
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail
+}
+
 /// Dot product with eight independent partial sums, which the compiler maps to vector lanes
 /// (a single running sum would force one addition at a time). Fixed order: deterministic.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -216,6 +290,47 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail
+}
+
+/// `C = A·B + β·C` in f32 through matrixmultiply, strides as `[row, column]` in elements.
+///
+/// # Safety
+/// `a` must address `m × k` elements and `b` `k × n` elements with the given strides; `c` must
+/// hold `m × n` elements at its strides (checked).
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    a_strides: [usize; 2],
+    b: *const f32,
+    b_strides: [usize; 2],
+    beta: f32,
+    c: &mut [f32],
+    c_strides: [usize; 2],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * c_strides[0] + (n - 1) * c_strides[1] < c.len(), "GEMM output out of bounds");
+    let s = |v: usize| v as isize;
+    matrixmultiply::sgemm(
+        m,
+        k,
+        n,
+        1.0,
+        a,
+        s(a_strides[0]),
+        s(a_strides[1]),
+        b,
+        s(b_strides[0]),
+        s(b_strides[1]),
+        beta,
+        c.as_mut_ptr(),
+        s(c_strides[0]),
+        s(c_strides[1]),
+    );
 }
 
 #[cfg(test)]

@@ -215,3 +215,38 @@ fn l2_normalize_matches_burn_forward_and_gradient() {
         assert_close(grads_of(ours, [x.clone()]), grads_of(burn, [x]), &format!("{shape:?}"));
     }
 }
+
+/// 1×1 convolutions with and without a bias: output channels that split into row blocks of
+/// unequal size (37 → 16, 16, 5), one-pixel planes, batches of 1 to 3.
+#[test]
+fn pointwise_matches_burn_forward_and_gradients() {
+    use crate::kernels::{pointwise_conv, pointwise_with_burn};
+    let shapes = [([2, 5, 7, 9], 37), ([1, 3, 1, 1], 2), ([3, 16, 4, 6], 8), ([1, 24, 33, 65], 12)];
+    for (i, (shape @ [_, channels, _, _], out)) in shapes.into_iter().enumerate() {
+        let x = random(shape, 110 + i as u64);
+        let weight = random([out, channels, 1, 1], 120 + i as u64);
+        let bias = random([1, out, 1, 1], 130 + i as u64);
+        for with_bias in [true, false] {
+            let bias_of = |t: &Tensor<Grad, 4>| with_bias.then(|| t.clone().reshape([out]));
+            // Without a bias the third input still takes part (times 0) so that it has a gradient.
+            let unused =
+                |t: &Tensor<Grad, 4>| t.clone().sum().reshape([1, 1, 1, 1]) * if with_bias { 0.0 } else { 1.0 };
+            let ours =
+                |t: &[Tensor<Grad, 4>; 3]| pointwise_conv(t[0].clone(), t[1].clone(), bias_of(&t[2])) + unused(&t[2]);
+            let burn = |t: &[Tensor<Grad, 4>; 3]| {
+                let y = pointwise_with_burn::<Grad>(
+                    t[0].clone().into_primitive().tensor(),
+                    t[1].clone().into_primitive().tensor(),
+                    bias_of(&t[2]).map(|b| b.into_primitive().tensor()),
+                );
+                Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(y)) + unused(&t[2])
+            };
+            let inputs = [x.clone(), weight.clone(), bias.clone()];
+            assert_close(
+                grads_of(ours, inputs.clone()),
+                grads_of(burn, inputs),
+                &format!("{shape:?} → {out} bias {with_bias}"),
+            );
+        }
+    }
+}
