@@ -27,15 +27,12 @@ cargo build --release -p train-native
 bin="${CARGO_TARGET_DIR:-target}/release/train-native"
 export RAYON_NUM_THREADS="$threads"
 # Training benches time one tiny forward first (8², negligible): bench always runs a forward size.
-# They run with matrixmultiply's own threads off, as `train-native train` does on the CPU (see
-# single_threaded_gemm in train-native/src/training/train_loop.rs); a value set by the caller wins.
 common=(--backend cpu --mask-aware false --repeats 5)
-train_env=(env MATMUL_NUM_THREADS="${MATMUL_NUM_THREADS:-1}")
 
 "$bin" bench --presets tiny,small --sizes 256,512 --warmup 2 --train-iters 0 "${common[@]}" --out "$out/forward"
-"${train_env[@]}" "$bin" bench --presets tiny --sizes 8 --warmup 1 --train-patch 64 --train-batch 4 --train-iters 10 "${common[@]}" --out "$out/tiny-64x4"
-"${train_env[@]}" "$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 64 --train-batch 2 --train-iters 10 "${common[@]}" --out "$out/small-64x2"
-"${train_env[@]}" "$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 128 --train-batch 8 --train-iters 5 "${common[@]}" --out "$out/small-128x8"
+"$bin" bench --presets tiny --sizes 8 --warmup 1 --train-patch 64 --train-batch 4 --train-iters 10 "${common[@]}" --out "$out/tiny-64x4"
+"$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 64 --train-batch 2 --train-iters 10 "${common[@]}" --out "$out/small-64x2"
+"$bin" bench --presets small --sizes 8 --warmup 1 --train-patch 128 --train-batch 8 --train-iters 5 "${common[@]}" --out "$out/small-128x8"
 
 python3 tools/bench/pytorch_reference.py --arch "$arch" --threads "$threads" --out "$out/pytorch.json" \
   --compare "$out"/forward/bench.json "$out"/tiny-64x4/bench.json "$out"/small-64x2/bench.json "$out"/small-128x8/bench.json \

@@ -59,22 +59,7 @@ pub struct Summary {
 
 /// Trains on the chosen backend (wrapped in burn's autodiff).
 pub fn run(session: Session, backend: BackendChoice) -> Result<Summary> {
-    if backend == BackendChoice::Cpu {
-        single_threaded_gemm();
-    }
     run_on(backend, Job(session))
-}
-
-/// matrixmultiply starts threads of its own inside every GEMM, on top of rayon's (burn-ndarray
-/// already spreads a batched matmul over the images, and the kernels their planes): at training
-/// batch sizes they cost more than they give. Measured on 2 cores (`bench`, training only):
-/// `tiny` 64 × 2 5.05 → 7.95 it/s, `small` 64 × 2 0.885 → 1.003 it/s. matrixmultiply reads the
-/// variable once, at its first GEMM; a value the user set wins. Results do not change (it splits
-/// a GEMM by output block).
-fn single_threaded_gemm() {
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        std::env::set_var("MATMUL_NUM_THREADS", "1");
-    }
 }
 
 struct Job(Session);

@@ -237,32 +237,6 @@ where
     out.chunks_mut(chunk).enumerate().for_each(|(i, piece)| work(i, piece));
 }
 
-/// Runs `work(image, first_row, block)` on blocks of rows of `out`, an array of images of
-/// `rows` rows of `row_len` floats each, on every core when the `rayon` feature is on. Blocks
-/// hold a multiple of 8 rows (the GEMM micro-kernel's height), about a quarter of an image's, a
-/// size that depends on `rows` only, never on the thread count.
-fn for_each_row_block<F>(out: &mut [f32], rows: usize, row_len: usize, work: F)
-where
-    F: Fn(usize, usize, &mut [f32]) + Send + Sync,
-{
-    if rows == 0 || row_len == 0 {
-        return;
-    }
-    let block_rows = rows.div_ceil(4).next_multiple_of(8).min(rows);
-    let blocks: Vec<(usize, usize, &mut [f32])> = out
-        .chunks_mut(rows * row_len)
-        .enumerate()
-        .flat_map(|(b, image)| image.chunks_mut(block_rows * row_len).enumerate().map(move |(j, block)| (b, j, block)))
-        .collect();
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        blocks.into_par_iter().for_each(|(b, j, block)| work(b, j * block_rows, block));
-    }
-    #[cfg(not(feature = "rayon"))]
-    blocks.into_iter().for_each(|(b, j, block)| work(b, j * block_rows, block));
-}
-
 /// Sum with eight independent partial sums (see [`dot`]). Fixed order: deterministic.
 fn sum(a: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
@@ -294,6 +268,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `C = A·B + β·C` in f32 through matrixmultiply, strides as `[row, column]` in elements.
 ///
+/// With the `rayon` feature the output is cut into one stripe per thread, across its longer
+/// side, one matrixmultiply call each (matrixmultiply's own threads are meant to be off:
+/// `MATMUL_NUM_THREADS=1`). Every output element is still one dot product over the whole `k`
+/// in matrixmultiply's order, so the result is the same for any number of stripes.
+///
 /// # Safety
 /// `a` must address `m × k` elements and `b` `k × n` elements with the given strides; `c` must
 /// hold `m × n` elements at its strides (checked).
@@ -314,23 +293,94 @@ pub(super) unsafe fn gemm(
         return;
     }
     assert!((m - 1) * c_strides[0] + (n - 1) * c_strides[1] < c.len(), "GEMM output out of bounds");
+    let stripes = stripes(m, k, n);
+    let split_rows = m >= n;
+    let side = if split_rows { m } else { n };
+    // Stripes of a multiple of 8 rows or columns (the micro-kernel's tile).
+    let width = side.div_ceil(stripes).next_multiple_of(8);
+    let (a, b, c) = (Shared(a.cast_mut()), Shared(b.cast_mut()), Shared(c.as_mut_ptr()));
+    let stripe = |first: usize| {
+        let len = width.min(side - first);
+        // SAFETY: stripe `first..first + len` of the rows of A and C or the columns of B and C
+        // lies inside the operands the caller vouched for; stripes do not overlap in C.
+        unsafe {
+            if split_rows {
+                let (a, c) = (a.at(first * a_strides[0]), c.at(first * c_strides[0]));
+                sgemm(len, k, n, a, a_strides, b.0, b_strides, beta, c, c_strides);
+            } else {
+                let (b, c) = (b.at(first * b_strides[1]), c.at(first * c_strides[1]));
+                sgemm(m, k, len, a.0, a_strides, b, b_strides, beta, c, c_strides);
+            }
+        }
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..side).into_par_iter().step_by(width).for_each(stripe);
+    }
+    #[cfg(not(feature = "rayon"))]
+    (0..side).step_by(width).for_each(stripe);
+}
+
+/// How many stripes [`gemm`] cuts a product into: one per thread, fewer for small products
+/// (under about 2 MFLOP a stripe costs more to hand over than it saves).
+fn stripes(m: usize, k: usize, n: usize) -> usize {
+    #[cfg(feature = "rayon")]
+    let threads = rayon::current_num_threads();
+    #[cfg(not(feature = "rayon"))]
+    let threads = 1;
+    threads.min((m * k * n) >> 20).max(1)
+}
+
+/// A pointer that several threads write through, each to its own elements.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+// SAFETY: only used by `gemm`, whose stripes write disjoint elements.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// # Safety
+    /// `offset` must stay inside the allocation.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *mut f32,
+    a_strides: [usize; 2],
+    b: *mut f32,
+    b_strides: [usize; 2],
+    beta: f32,
+    c: *mut f32,
+    c_strides: [usize; 2],
+) {
     let s = |v: usize| v as isize;
-    matrixmultiply::sgemm(
-        m,
-        k,
-        n,
-        1.0,
-        a,
-        s(a_strides[0]),
-        s(a_strides[1]),
-        b,
-        s(b_strides[0]),
-        s(b_strides[1]),
-        beta,
-        c.as_mut_ptr(),
-        s(c_strides[0]),
-        s(c_strides[1]),
-    );
+    // SAFETY: forwarded from `gemm`'s contract.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a,
+            s(a_strides[0]),
+            s(a_strides[1]),
+            b,
+            s(b_strides[0]),
+            s(b_strides[1]),
+            beta,
+            c,
+            s(c_strides[0]),
+            s(c_strides[1]),
+        );
+    }
 }
 
 #[cfg(test)]

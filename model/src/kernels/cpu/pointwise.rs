@@ -6,10 +6,10 @@
 //!
 //! Burn's matmul of `[1, O, C] × [B, C, H·W]` reshapes its operands (a copy of every transposed
 //! one in the backward) and computes the weight gradient as one product per image and a sum;
-//! here every operand is read in place through GEMM strides. Work is split in blocks of output
-//! rows whose size depends on the shapes only, so results do not depend on the thread count.
+//! here every operand is read in place through GEMM strides, and [`gemm`] spreads each product
+//! over the threads.
 
-use super::{for_each_row_block, gemm};
+use super::gemm;
 
 /// Sizes of one 1×1 convolution.
 #[derive(Debug, Clone, Copy)]
@@ -24,81 +24,83 @@ pub(super) struct Shape {
 pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let Shape { batch, channels, out_channels, plane } = s;
     let mut out = vec![0.0f32; batch * out_channels * plane];
-    for_each_row_block(&mut out, out_channels, plane, |b, first, block| {
-        let rows = block.len() / plane;
+    if plane == 0 {
+        return out;
+    }
+    for (b, image) in out.chunks_exact_mut(out_channels * plane).enumerate() {
         if let Some(bias) = bias {
-            for (row, &value) in block.chunks_exact_mut(plane).zip(&bias[first..first + rows]) {
+            for (row, &value) in image.chunks_exact_mut(plane).zip(bias) {
                 row.fill(value);
             }
         }
-        // SAFETY: A is rows `first..` of the [O, C] weight, B the image's [C, H·W] input, C this
-        // block of the image's output rows; all inside their buffers.
+        // SAFETY: A is the [O, C] weight, B the image's [C, H·W] input, C the image's [O, H·W]
+        // output; all inside their buffers.
         unsafe {
             gemm(
-                rows,
+                out_channels,
                 channels,
                 plane,
-                weight[first * channels..].as_ptr(),
+                weight.as_ptr(),
                 [channels, 1],
                 x[b * channels * plane..].as_ptr(),
                 [plane, 1],
                 if bias.is_some() { 1.0 } else { 0.0 },
-                block,
+                image,
                 [plane, 1],
             );
         }
-    });
+    }
     out
 }
 
 pub(super) fn input_grad(s: Shape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let Shape { batch, channels, out_channels, plane } = s;
     let mut out = vec![0.0f32; batch * channels * plane];
-    for_each_row_block(&mut out, channels, plane, |b, first, block| {
-        // SAFETY: A is rows `first..` of Wᵀ (the [O, C] weight read column-wise), B the image's
-        // [O, H·W] gradient, C this block of the image's input-gradient rows.
+    if plane == 0 {
+        return out;
+    }
+    for (b, image) in out.chunks_exact_mut(channels * plane).enumerate() {
+        // SAFETY: A is Wᵀ (the [O, C] weight read column-wise), B the image's [O, H·W]
+        // gradient, C the image's [C, H·W] input gradient.
         unsafe {
             gemm(
-                block.len() / plane,
+                channels,
                 out_channels,
                 plane,
-                weight[first..].as_ptr(),
+                weight.as_ptr(),
                 [1, channels],
                 grad[b * out_channels * plane..].as_ptr(),
                 [plane, 1],
                 0.0,
-                block,
+                image,
                 [plane, 1],
             );
         }
-    });
+    }
     out
 }
 
 pub(super) fn weight_grad(s: Shape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let Shape { batch, channels, out_channels, plane } = s;
     let mut out = vec![0.0f32; out_channels * channels];
-    for_each_row_block(&mut out, out_channels, channels, |_, first, block| {
-        for b in 0..batch {
-            // SAFETY: A is rows `first..` of the image's [O, H·W] gradient, B x[b]ᵀ (the [C, H·W]
-            // input read column-wise), C this block of the [O, C] weight gradient (β = 1 sums
-            // the images in order).
-            unsafe {
-                gemm(
-                    block.len() / channels,
-                    plane,
-                    channels,
-                    grad[(b * out_channels + first) * plane..].as_ptr(),
-                    [plane, 1],
-                    x[b * channels * plane..].as_ptr(),
-                    [1, plane],
-                    1.0,
-                    block,
-                    [channels, 1],
-                );
-            }
+    for b in 0..batch {
+        // SAFETY: A is the image's [O, H·W] gradient, B x[b]ᵀ (the [C, H·W] input read
+        // column-wise), C the [O, C] weight gradient (β = 1 sums the images in order).
+        unsafe {
+            gemm(
+                out_channels,
+                plane,
+                channels,
+                grad[b * out_channels * plane..].as_ptr(),
+                [plane, 1],
+                x[b * channels * plane..].as_ptr(),
+                [1, plane],
+                1.0,
+                &mut out,
+                [channels, 1],
+            );
         }
-    });
+    }
     out
 }
 

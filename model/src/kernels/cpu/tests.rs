@@ -250,3 +250,44 @@ fn pointwise_matches_burn_forward_and_gradients() {
         }
     }
 }
+
+/// Products cut into stripes across threads (rows when the output is tall, columns when wide)
+/// equal one matrixmultiply call bit for bit, with β = 0 and β = 1.
+#[cfg(feature = "rayon")]
+#[test]
+fn striped_gemm_equals_one_call_exactly() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    for (m, k, n) in [(301, 128, 60), (40, 64, 1001), (150, 130, 150)] {
+        assert!(m * k * n >> 20 >= 2, "the product must be large enough to be striped");
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 11.0).collect();
+        for beta in [0.0, 1.0] {
+            let start: Vec<f32> = (0..m * n).map(|i| (i % 13) as f32).collect();
+            let mut striped = start.clone();
+            // SAFETY: a is [m, k], b [k, n] and c [m, n], all row-major.
+            pool.install(|| unsafe {
+                super::gemm(m, k, n, a.as_ptr(), [k, 1], b.as_ptr(), [n, 1], beta, &mut striped, [n, 1])
+            });
+            let mut whole = start;
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    beta,
+                    whole.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            };
+            assert!(striped == whole, "{m}×{k}×{n}, β = {beta}: striped product differs");
+        }
+    }
+}
