@@ -164,6 +164,44 @@ fn record_unary<B: RestoraBackend, C: CheckpointStrategy, O: Backward<B, 1, Stat
     }
 }
 
+/// One node for an operation on `x`, `weight` and an optional `bias` (a node of 3 or 2 parents)
+/// whose backward needs `x` and `weight`.
+fn record_with_bias<B, C, O>(
+    backward: O,
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: Option<FloatTensor<Autodiff<B, C>>>,
+    forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: RestoraBackend,
+    C: CheckpointStrategy,
+    O: Backward<B, 2, State = (NodeId, NodeId)> + Backward<B, 3, State = (NodeId, NodeId)>,
+{
+    let Some(bias) = bias else {
+        return match Backward::<B, 2>::prepare::<C>(backward, [x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                prep.finish(state, forward(x.primitive, weight.primitive, None))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive, weight.primitive, None)),
+        };
+    };
+    match Backward::<B, 3>::prepare::<C>(backward, [x.node.clone(), weight.node.clone(), bias.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+            prep.finish(state, forward(x.primitive, weight.primitive, Some(bias.primitive)))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive, weight.primitive, Some(bias.primitive))),
+    }
+}
+
 impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C> {
     fn depthwise_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<B, C>(true, x, weight)
@@ -181,32 +219,7 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
         if !B::FUSED_KERNELS {
             return pointwise_with_burn::<Self>(x, weight, bias);
         }
-        match bias {
-            Some(bias) => {
-                match PointwiseBackward
-                    .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(mut prep) => {
-                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                        prep.finish(state, B::pointwise_conv(x.primitive, weight.primitive, Some(bias.primitive)))
-                    }
-                    OpsKind::UnTracked(prep) => {
-                        prep.finish(B::pointwise_conv(x.primitive, weight.primitive, Some(bias.primitive)))
-                    }
-                }
-            }
-            None => {
-                match PointwiseBackward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
-                    OpsKind::Tracked(mut prep) => {
-                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                        prep.finish(state, B::pointwise_conv(x.primitive, weight.primitive, None))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(B::pointwise_conv(x.primitive, weight.primitive, None)),
-                }
-            }
-        }
+        record_with_bias::<B, C, _>(PointwiseBackward, x, weight, bias, B::pointwise_conv)
     }
 
     fn channel_layer_norm(
@@ -218,36 +231,9 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
         if !B::FUSED_KERNELS {
             return layer_norm_with_burn::<Self>(x, weight, bias, epsilon);
         }
-        let backward = LayerNormBackward { epsilon };
-        match bias {
-            Some(bias) => {
-                match backward
-                    .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(mut prep) => {
-                        let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                        prep.finish(
-                            state,
-                            B::channel_layer_norm(x.primitive, weight.primitive, Some(bias.primitive), epsilon),
-                        )
-                    }
-                    OpsKind::UnTracked(prep) => {
-                        prep.finish(B::channel_layer_norm(x.primitive, weight.primitive, Some(bias.primitive), epsilon))
-                    }
-                }
-            }
-            None => match backward.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(mut prep) => {
-                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                    prep.finish(state, B::channel_layer_norm(x.primitive, weight.primitive, None, epsilon))
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(B::channel_layer_norm(x.primitive, weight.primitive, None, epsilon))
-                }
-            },
-        }
+        record_with_bias::<B, C, _>(LayerNormBackward { epsilon }, x, weight, bias, |x, weight, bias| {
+            B::channel_layer_norm(x, weight, bias, epsilon)
+        })
     }
 
     fn l2_normalize(x: FloatTensor<Self>, epsilon: f32) -> FloatTensor<Self> {
