@@ -71,19 +71,15 @@ impl<B: RestoraBackend, const N: usize> Backward<B, N> for PointwiseBackward {
     type State = (NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
-        let parents = ops.parents;
-        let wanted = Wanted { x: parents[0].is_some(), weight: parents[1].is_some() };
-        let bias = N == 3 && parents[N - 1].is_some();
+        let (grad, x, weight) = grad_and_saved::<B, N>(&ops, grads, checkpointer);
+        let wanted = Wanted { x: ops.parents[0].is_some(), weight: ops.parents[1].is_some() };
+        let bias = N == 3 && ops.parents[N - 1].is_some();
         let (grad_x, grad_weight, grad_bias) = B::pointwise_conv_backward(x, weight, grad, wanted, bias);
-        for (parent, grad) in parents.into_iter().zip([grad_x, grad_weight, grad_bias]) {
-            if let (Some(node), Some(g)) = (parent, grad) {
-                grads.register::<B>(node.id, g);
-            }
-        }
+        register::<B, N>(
+            ops.parents.each_ref().map(|p| p.as_ref().map(|node| node.id)),
+            [grad_x, grad_weight, grad_bias],
+            grads,
+        );
     }
 }
 
@@ -97,20 +93,38 @@ impl<B: RestoraBackend, const N: usize> Backward<B, N> for LayerNormBackward {
     type State = (NodeId, NodeId);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        let (grad, x, weight) = grad_and_saved::<B, N>(&ops, grads, checkpointer);
         let (grad_x, grad_weight, grad_bias) = B::channel_layer_norm_backward(x, weight, N == 3, self.epsilon, grad);
-        let mut parents = ops.parents.into_iter();
-        if let Some(Some(node)) = parents.next() {
-            grads.register::<B>(node.id, grad_x);
-        }
-        if let Some(Some(node)) = parents.next() {
-            grads.register::<B>(node.id, grad_weight);
-        }
-        if let (Some(Some(node)), Some(g)) = (parents.next(), grad_bias) {
-            grads.register::<B>(node.id, g);
+        register::<B, N>(
+            ops.parents.each_ref().map(|p| p.as_ref().map(|node| node.id)),
+            [Some(grad_x), Some(grad_weight), grad_bias],
+            grads,
+        );
+    }
+}
+
+/// The upstream gradient of a node that saved its `x` and `weight`, and those two.
+fn grad_and_saved<B: RestoraBackend, const N: usize>(
+    ops: &Ops<(NodeId, NodeId), N>,
+    grads: &mut Gradients,
+    checkpointer: &mut Checkpointer,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let grad = grads.consume::<B>(&ops.node);
+    let (x_state, weight_state) = ops.state;
+    let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+    let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+    (grad, x, weight)
+}
+
+/// Registers each computed gradient with its tracked parent (`x`, `weight`, then the bias if any).
+fn register<B: RestoraBackend, const N: usize>(
+    parents: [Option<NodeId>; N],
+    computed: [Option<FloatTensor<B>>; 3],
+    grads: &mut Gradients,
+) {
+    for (parent, grad) in parents.into_iter().zip(computed) {
+        if let (Some(id), Some(g)) = (parent, grad) {
+            grads.register::<B>(id, g);
         }
     }
 }

@@ -304,13 +304,28 @@ pub(super) unsafe fn gemm(
         // SAFETY: stripe `first..first + len` of the rows of A and C or the columns of B and C
         // lies inside the operands the caller vouched for; stripes do not overlap in C.
         unsafe {
-            if split_rows {
-                let (a, c) = (a.at(first * a_strides[0]), c.at(first * c_strides[0]));
-                sgemm(len, k, n, a, a_strides, b.0, b_strides, beta, c, c_strides);
+            let (rows, columns, a, b, c) = if split_rows {
+                (len, n, a.at(first * a_strides[0]), b.0, c.at(first * c_strides[0]))
             } else {
-                let (b, c) = (b.at(first * b_strides[1]), c.at(first * c_strides[1]));
-                sgemm(m, k, len, a.0, a_strides, b, b_strides, beta, c, c_strides);
-            }
+                (m, len, a.0, b.at(first * b_strides[1]), c.at(first * c_strides[1]))
+            };
+            let s = |v: usize| v as isize;
+            matrixmultiply::sgemm(
+                rows,
+                k,
+                columns,
+                1.0,
+                a,
+                s(a_strides[0]),
+                s(a_strides[1]),
+                b,
+                s(b_strides[0]),
+                s(b_strides[1]),
+                beta,
+                c,
+                s(c_strides[0]),
+                s(c_strides[1]),
+            );
         }
     };
     #[cfg(feature = "rayon")]
@@ -345,41 +360,6 @@ impl Shared {
     /// `offset` must stay inside the allocation.
     unsafe fn at(self, offset: usize) -> *mut f32 {
         unsafe { self.0.add(offset) }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *mut f32,
-    a_strides: [usize; 2],
-    b: *mut f32,
-    b_strides: [usize; 2],
-    beta: f32,
-    c: *mut f32,
-    c_strides: [usize; 2],
-) {
-    let s = |v: usize| v as isize;
-    // SAFETY: forwarded from `gemm`'s contract.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a,
-            s(a_strides[0]),
-            s(a_strides[1]),
-            b,
-            s(b_strides[0]),
-            s(b_strides[1]),
-            beta,
-            c,
-            s(c_strides[0]),
-            s(c_strides[1]),
-        );
     }
 }
 
