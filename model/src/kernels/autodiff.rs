@@ -1,7 +1,7 @@
 //! [`RestoraBackend`] for `Autodiff<B>`: each operation is one node of the graph whose backward
 //! calls the inner backend's gradient kernels (as `burn-autodiff`'s own conv2d does, with `B`'s
 //! kernels in place of Burn's transposed and per-group convolutions). Layer norm and the GELU
-//! gate become nodes only where `B` has kernels for them; elsewhere they are Burn ops on
+//! gate (and the channel attention) become nodes only where `B` has kernels for them; elsewhere they are Burn ops on
 //! `Autodiff<B>`, differentiated by Burn.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -13,7 +13,7 @@ use burn::backend::Autodiff;
 use burn::tensor::ops::FloatTensor;
 
 use super::{
-    gelu_gate_with_burn, l2_normalize_with_burn, layer_norm_with_burn, pointwise_with_burn, RestoraBackend, Wanted,
+    channel_attention_with_burn, gelu_gate_with_burn, layer_norm_with_burn, pointwise_with_burn, RestoraBackend, Wanted,
 };
 
 /// The backward of one 3×3 convolution: which of the two kinds, and its saved inputs.
@@ -129,21 +129,29 @@ fn register<B: RestoraBackend, const N: usize>(
     }
 }
 
-/// The backward of an L2 normalisation.
+/// The backward of MDTA's channel attention; the valid weights ride along as data.
 #[derive(Debug)]
-struct L2NormalizeBackward {
+struct ChannelAttentionBackward {
+    heads: usize,
     epsilon: f32,
 }
 
-impl<B: RestoraBackend> Backward<B, 1> for L2NormalizeBackward {
-    type State = NodeId;
+impl<B: RestoraBackend> Backward<B, 2> for ChannelAttentionBackward {
+    type State = (NodeId, NodeId, Option<FloatTensor<B>>);
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
-        if let [Some(node)] = ops.parents {
-            grads.register::<B>(node.id, B::l2_normalize_backward(x, grad, self.epsilon));
-        }
+        let (qkv_state, temperature_state, valid) = ops.state;
+        let qkv = checkpointer.retrieve_node_output::<FloatTensor<B>>(qkv_state);
+        let temperature = checkpointer.retrieve_node_output::<FloatTensor<B>>(temperature_state);
+        let (grad_qkv, grad_temperature) =
+            B::channel_attention_backward(qkv, temperature, valid, self.heads, self.epsilon, grad);
+        let [node_qkv, node_temperature] = ops.parents;
+        register::<B, 2>(
+            [node_qkv.map(|node| node.id), node_temperature.map(|node| node.id)],
+            [Some(grad_qkv), Some(grad_temperature), None],
+            grads,
+        );
     }
 }
 
@@ -250,11 +258,27 @@ impl<B: RestoraBackend, C: CheckpointStrategy> RestoraBackend for Autodiff<B, C>
         })
     }
 
-    fn l2_normalize(x: FloatTensor<Self>, epsilon: f32) -> FloatTensor<Self> {
+    fn channel_attention(
+        qkv: FloatTensor<Self>,
+        temperature: FloatTensor<Self>,
+        valid: Option<FloatTensor<Self>>,
+        heads: usize,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
         if !B::FUSED_KERNELS {
-            return l2_normalize_with_burn::<Self>(x, epsilon);
+            return channel_attention_with_burn::<Self>(qkv, temperature, valid, heads, epsilon);
         }
-        record_unary::<B, C, _>(L2NormalizeBackward { epsilon }, x, |x| B::l2_normalize(x, epsilon))
+        // The mask is data, not a parameter: its weights enter untracked.
+        let valid = valid.map(|v| v.primitive);
+        let backward = ChannelAttentionBackward { heads, epsilon };
+        let forward = |qkv, temperature, valid| B::channel_attention(qkv, temperature, valid, heads, epsilon);
+        match backward.prepare::<C>([qkv.node.clone(), temperature.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&qkv), prep.checkpoint(&temperature), valid.clone());
+                prep.finish(state, forward(qkv.primitive, temperature.primitive, valid))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(qkv.primitive, temperature.primitive, valid)),
+        }
     }
 
     fn gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -24,7 +24,7 @@ use burn::tensor::TensorPrimitive;
 /// Every method has a default that calls Burn's own convolution ops, so a backend without
 /// kernels of its own implements it with an empty `impl`.
 pub trait RestoraBackend: Backend {
-    /// Whether [`Self::channel_layer_norm`], [`Self::l2_normalize`] and [`Self::gelu_gate`] are kernels of this backend
+    /// Whether [`Self::channel_layer_norm`], [`Self::channel_attention`] and [`Self::gelu_gate`] are kernels of this backend
     /// with backward passes of their own. When false (the default), `Autodiff<Self>` builds them
     /// from Burn ops and lets Burn differentiate those, and their `_backward` methods are never
     /// called.
@@ -107,15 +107,33 @@ pub trait RestoraBackend: Backend {
         unreachable!("channel_layer_norm_backward runs only on backends with FUSED_KERNELS")
     }
 
-    /// `x / max(‖x‖₂, ε)` over the last dimension of `x` `[B, heads, C/heads, H·W]` (PyTorch's
-    /// `F.normalize(x, dim=-1)`), as MDTA normalises q and k.
-    fn l2_normalize(x: FloatTensor<Self>, epsilon: f32) -> FloatTensor<Self> {
-        l2_normalize_with_burn::<Self>(x, epsilon)
+    /// MDTA's channel attention (Zamir et al., Fig. 2a) after the q/k/v convolutions: `qkv`
+    /// `[B, 3C, H, W]` splits into q, k, v; per head (`C/heads` rows of `H·W` pixels), q and k are
+    /// weighted by `valid` `[B, 1, H, W]` (the mask-aware form; none: all 1), L2-normalised over
+    /// the pixels (`max(‖·‖₂, epsilon)`, PyTorch's `F.normalize`), and
+    /// `softmax(q·kᵀ · temperature[head])·v` is the head's output. `temperature` is `[heads]`;
+    /// the output `[B, C, H, W]`.
+    fn channel_attention(
+        qkv: FloatTensor<Self>,
+        temperature: FloatTensor<Self>,
+        valid: Option<FloatTensor<Self>>,
+        heads: usize,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
+        channel_attention_with_burn::<Self>(qkv, temperature, valid, heads, epsilon)
     }
 
-    /// Gradient of [`Self::l2_normalize`]. Called only when [`Self::FUSED_KERNELS`].
-    fn l2_normalize_backward(_x: FloatTensor<Self>, _grad: FloatTensor<Self>, _epsilon: f32) -> FloatTensor<Self> {
-        unreachable!("l2_normalize_backward runs only on backends with FUSED_KERNELS")
+    /// Gradients of [`Self::channel_attention`] with respect to `qkv` and `temperature` (the
+    /// valid weights are data: no gradient). Called only when [`Self::FUSED_KERNELS`].
+    fn channel_attention_backward(
+        _qkv: FloatTensor<Self>,
+        _temperature: FloatTensor<Self>,
+        _valid: Option<FloatTensor<Self>>,
+        _heads: usize,
+        _epsilon: f32,
+        _grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        unreachable!("channel_attention_backward runs only on backends with FUSED_KERNELS")
     }
 
     /// The GDFN gate: `x` `[B, 2h, H, W]` split into halves `x₁, x₂` along the channels →
@@ -170,11 +188,38 @@ pub(crate) fn layer_norm_with_burn<B: Backend>(
     y.into_primitive().tensor()
 }
 
-/// [`RestoraBackend::l2_normalize`] made of Burn ops.
-pub(crate) fn l2_normalize_with_burn<B: Backend>(x: FloatTensor<B>, epsilon: f32) -> FloatTensor<B> {
-    let x = float::<B, 4>(x);
-    let norm = x.clone().powi_scalar(2).sum_dim(3).sqrt().clamp_min(epsilon);
-    (x / norm).into_primitive().tensor()
+/// [`RestoraBackend::channel_attention`] made of Burn ops.
+pub(crate) fn channel_attention_with_burn<B: Backend>(
+    qkv: FloatTensor<B>,
+    temperature: FloatTensor<B>,
+    valid: Option<FloatTensor<B>>,
+    heads: usize,
+    epsilon: f32,
+) -> FloatTensor<B> {
+    let qkv = float::<B, 4>(qkv);
+    let [b, three_c, h, w] = qkv.dims();
+    let c = three_c / 3;
+    let per_head = [b, heads, c / heads, h * w];
+    let mut parts = qkv.chunk(3, 1).into_iter();
+    let (Some(q), Some(k), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
+        unreachable!("chunk(3) of 3C channels gives three parts")
+    };
+    let (mut q, mut k, v) = (q.reshape(per_head), k.reshape(per_head), v.reshape(per_head));
+    if let Some(valid) = valid {
+        let valid = float::<B, 4>(valid).reshape([b, 1, 1, h * w]);
+        q = q * valid.clone();
+        k = k * valid;
+    }
+    // `√max(Σx², ε²)`, not `max(√Σx², ε)`: the same value, but a row of zeros (every pixel of
+    // a coarse level missing) gets PyTorch's zero gradient instead of NaN (0·∞ through the sqrt).
+    let normalize = |x: Tensor<B, 4>| {
+        let norm = x.clone().powi_scalar(2).sum_dim(3).clamp_min(epsilon * epsilon).sqrt();
+        x / norm
+    };
+    let (q, k) = (normalize(q), normalize(k));
+    let temperature = float::<B, 1>(temperature).reshape([1, heads, 1, 1]);
+    let attention = burn::tensor::activation::softmax(q.matmul(k.swap_dims(2, 3)) * temperature, 3);
+    attention.matmul(v).reshape([b, c, h, w]).into_primitive().tensor()
 }
 
 /// [`RestoraBackend::gelu_gate`] made of Burn ops.
@@ -265,13 +310,26 @@ pub fn channel_layer_norm<B: RestoraBackend>(
     float(B::channel_layer_norm(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, epsilon))
 }
 
-/// [`RestoraBackend::l2_normalize`] on tensors.
+/// [`RestoraBackend::channel_attention`] on tensors.
 ///
 /// # Shapes
-/// - x: `[B, heads, C/heads, N]`, normalised over `N`
-/// - output: same
-pub fn l2_normalize<B: RestoraBackend>(x: Tensor<B, 4>, epsilon: f32) -> Tensor<B, 4> {
-    float(B::l2_normalize(x.into_primitive().tensor(), epsilon))
+/// - qkv: `[B, 3C, H, W]`, temperature: `[heads]`, valid: `[B, 1, H, W]`
+/// - output: `[B, C, H, W]`
+pub fn channel_attention<B: RestoraBackend>(
+    qkv: Tensor<B, 4>,
+    temperature: Tensor<B, 1>,
+    valid: Option<Tensor<B, 4>>,
+    heads: usize,
+    epsilon: f32,
+) -> Tensor<B, 4> {
+    let valid = valid.map(|v| v.into_primitive().tensor());
+    float(B::channel_attention(
+        qkv.into_primitive().tensor(),
+        temperature.into_primitive().tensor(),
+        valid,
+        heads,
+        epsilon,
+    ))
 }
 
 /// [`RestoraBackend::gelu_gate`] on tensors.

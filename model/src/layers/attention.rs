@@ -20,7 +20,6 @@
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use super::{conv, LevelMask};
 use crate::kernels::{self, RestoraBackend};
@@ -70,28 +69,10 @@ impl<B: RestoraBackend> Attention<B> {
     /// - mask: the level's mask, `[B, 1, H, W]`
     /// - output: `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>, mask: Option<&LevelMask<B>>) -> Tensor<B, 4> {
-        let [b, c, h, w] = x.dims();
-        let heads = self.heads;
-        let per_head = [b, heads, c / heads, h * w];
-
         let qkv = super::conv3x3(&self.qkv_dwconv, super::pointwise(&self.qkv, x));
-        let mut parts = qkv.chunk(3, 1).into_iter();
-        let (Some(q), Some(k), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
-            unreachable!("chunk(3) of 3C channels gives three parts")
-        };
-        let (mut q, mut k, v) = (q.reshape(per_head), k.reshape(per_head), v.reshape(per_head));
-
-        if let Some(mask) = mask {
-            let valid = mask.valid.clone().reshape([b, 1, 1, h * w]);
-            q = q * valid.clone();
-            k = k * valid;
-        }
-        let q = kernels::l2_normalize(q, NORM_EPSILON);
-        let k = kernels::l2_normalize(k, NORM_EPSILON);
-
-        let temperature = self.temperature.val().reshape([1, heads, 1, 1]);
-        let attention = softmax(q.matmul(k.swap_dims(2, 3)) * temperature, 3);
-        let out = attention.matmul(v).reshape([b, c, h, w]);
+        let temperature = self.temperature.val().reshape([self.heads]);
+        let valid = mask.map(|mask| mask.valid.clone());
+        let out = kernels::channel_attention(qkv, temperature, valid, self.heads, NORM_EPSILON);
         super::pointwise(&self.project_out, out)
     }
 }

@@ -5,17 +5,19 @@
 //!   weight gradient nine dot products per channel. One pass over the data each, no copies.
 //! - Full ([`conv3x3`]): im2col in bands of rows, then one GEMM per band (matrixmultiply, as
 //!   burn-ndarray's matmul); both gradients are GEMMs too, the input's followed by col2im.
-//! - Channel layer norm ([`layer_norm`]), MDTA's L2 normalisation ([`l2_normalize`]) and the
-//!   GDFN gate ([`gelu_gate`]): one pass per reduction or output, where Burn's ops make a dozen
-//!   with an allocation each.
+//! - Channel layer norm ([`layer_norm`]) and the GDFN gate ([`gelu_gate`]): one pass per
+//!   reduction or output, where Burn's ops make a dozen with an allocation each.
+//! - MDTA's channel attention ([`channel_attention`]): per head, q·kᵀ and attn·v (and the four
+//!   products of the backward) as GEMMs on the q/k/v map in place, normalisation and softmax on
+//!   the d×d maps.
 //!
 //! Results do not depend on the number of threads: work is split by output plane or channel,
 //! and every sum runs in a fixed order.
 
+mod channel_attention;
 mod conv3x3;
 mod depthwise;
 mod gelu_gate;
-mod l2_normalize;
 mod layer_norm;
 mod pointwise;
 
@@ -140,16 +142,37 @@ impl RestoraBackend for NdArray<f32> {
         (tensor(grad_x, shape), vector(grad_weight), grad_bias.map(vector))
     }
 
-    fn l2_normalize(x: NdArrayTensor, epsilon: f32) -> NdArrayTensor {
-        let shape = dims4(&x);
-        let x = F32::new(x);
-        tensor(l2_normalize::forward(&x.data(), shape[3], epsilon), shape)
+    fn channel_attention(
+        qkv: NdArrayTensor,
+        temperature: NdArrayTensor,
+        valid: Option<NdArrayTensor>,
+        heads: usize,
+        epsilon: f32,
+    ) -> NdArrayTensor {
+        let layout = attention_layout(&qkv, &temperature, valid.as_ref(), heads, epsilon);
+        let [batch, _, height, width] = dims4(&qkv);
+        let (qkv, temperature, valid) = (F32::new(qkv), F32::new(temperature), valid.map(F32::new));
+        let valid_data = valid.as_ref().map(F32::data);
+        let out = channel_attention::forward(&qkv.data(), &temperature.data(), valid_data.as_deref(), layout);
+        tensor(out, [batch, layout.channels, height, width])
     }
 
-    fn l2_normalize_backward(x: NdArrayTensor, grad: NdArrayTensor, epsilon: f32) -> NdArrayTensor {
-        let shape = dims4(&x);
-        let (x, grad) = (F32::new(x), F32::new(grad));
-        tensor(l2_normalize::backward(&x.data(), &grad.data(), shape[3], epsilon), shape)
+    fn channel_attention_backward(
+        qkv: NdArrayTensor,
+        temperature: NdArrayTensor,
+        valid: Option<NdArrayTensor>,
+        heads: usize,
+        epsilon: f32,
+        grad: NdArrayTensor,
+    ) -> (NdArrayTensor, NdArrayTensor) {
+        let layout = attention_layout(&qkv, &temperature, valid.as_ref(), heads, epsilon);
+        let shape = dims4(&qkv);
+        let (qkv, temperature, grad) = (F32::new(qkv), F32::new(temperature), F32::new(grad));
+        let valid = valid.map(F32::new);
+        let valid_data = valid.as_ref().map(F32::data);
+        let (grad_qkv, grad_temperature) =
+            channel_attention::backward(&qkv.data(), &temperature.data(), valid_data.as_deref(), &grad.data(), layout);
+        (tensor(grad_qkv, shape), vector(grad_temperature))
     }
 
     fn gelu_gate(x: NdArrayTensor) -> NdArrayTensor {
@@ -202,6 +225,23 @@ fn pointwise_shape(x: &NdArrayTensor, weight: &NdArrayTensor) -> pointwise::Shap
     let [out_channels, ..] = dims4(weight);
     assert_eq!(dims4(weight), [out_channels, channels, 1, 1], "1×1 convolution weight of the wrong shape");
     pointwise::Shape { batch, channels, out_channels, plane: height * width }
+}
+
+fn attention_layout(
+    qkv: &NdArrayTensor,
+    temperature: &NdArrayTensor,
+    valid: Option<&NdArrayTensor>,
+    heads: usize,
+    epsilon: f32,
+) -> channel_attention::Layout {
+    let [batch, three_c, height, width] = dims4(qkv);
+    let channels = three_c / 3;
+    assert!(three_c % 3 == 0 && heads > 0 && channels % heads == 0, "q/k/v map of {three_c} channels, {heads} heads");
+    assert_eq!(temperature.shape().dims, [heads], "one temperature per head");
+    if let Some(valid) = valid {
+        assert_eq!(dims4(valid), [batch, 1, height, width], "valid weights of the wrong shape");
+    }
+    channel_attention::Layout { batch, channels, pixels: height * width, heads, epsilon }
 }
 
 fn assert_weight(weight: &NdArrayTensor, expected: [usize; 4]) {

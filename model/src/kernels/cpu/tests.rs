@@ -202,17 +202,45 @@ fn gelu_gate_matches_burn_forward_and_the_exact_gradient() {
     }
 }
 
+/// MDTA's channel attention against Burn's ops: output, ∂qkv and ∂temperature, for 1–3 heads,
+/// one-pixel and odd planes, a plane that crosses the GEMM's stripes, and no mask, a fractional
+/// mask (as at coarse levels), and an image whose every pixel is missing (zero rows of q and k:
+/// the norm is clamped at ε and the gradient must stay finite).
 #[test]
-fn l2_normalize_matches_burn_forward_and_gradient() {
-    use crate::kernels::{l2_normalize, l2_normalize_with_burn};
-    for (i, shape) in NORM_SHAPES.into_iter().enumerate() {
-        let x = random(shape, 60 + i as u64);
-        let ours = |t: &[Tensor<Grad, 4>; 1]| l2_normalize(t[0].clone(), 1e-12);
-        let burn = |t: &[Tensor<Grad, 4>; 1]| {
-            let y = l2_normalize_with_burn::<Grad>(t[0].clone().into_primitive().tensor(), 1e-12);
-            Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(y))
-        };
-        assert_close(grads_of(ours, [x.clone()]), grads_of(burn, [x]), &format!("{shape:?}"));
+fn channel_attention_matches_burn_forward_and_gradients() {
+    use crate::kernels::{channel_attention, channel_attention_with_burn};
+    let device = Default::default();
+    // (batch, heads, channels per head, height, width)
+    let shapes = [(2, 2, 3, 5, 7), (1, 1, 4, 1, 1), (3, 3, 2, 2, 3), (2, 1, 8, 33, 65), (1, 2, 5, 1, 9)];
+    for (i, (batch, heads, per_head, height, width)) in shapes.into_iter().enumerate() {
+        let channels = heads * per_head;
+        let qkv = random([batch, 3 * channels, height, width], 140 + i as u64);
+        let temperature = random([1, heads, 1, 1], 150 + i as u64).abs() + 0.5;
+        let fractional = random([batch, 1, height, width], 160 + i as u64).abs().clamp_max(1.0);
+        let masks = [None, Some(fractional), Some(Tensor::zeros([batch, 1, height, width], &device))];
+        for (m, valid) in masks.into_iter().enumerate() {
+            let ours = |t: &[Tensor<Grad, 4>; 2]| {
+                channel_attention(t[0].clone(), t[1].clone().reshape([heads]), valid.clone(), heads, 1e-12)
+            };
+            let burn = |t: &[Tensor<Grad, 4>; 2]| {
+                let y = channel_attention_with_burn::<Grad>(
+                    t[0].clone().into_primitive().tensor(),
+                    t[1].clone().reshape([heads]).into_primitive().tensor(),
+                    valid.clone().map(|v| v.into_primitive().tensor()),
+                    heads,
+                    1e-12,
+                );
+                Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(y))
+            };
+            let inputs = [qkv.clone(), temperature.clone()];
+            let what = format!("batch {batch}, {heads} heads of {per_head}, {height}×{width}, mask case {m}");
+            let got = grads_of(ours, inputs.clone());
+            for (j, t) in got.iter().enumerate() {
+                let finite = t.clone().is_nan().bool_not().all().into_scalar();
+                assert!(finite, "{what}: result {j} has NaN");
+            }
+            assert_close(got, grads_of(burn, inputs), &what);
+        }
     }
 }
 
