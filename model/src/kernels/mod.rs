@@ -7,12 +7,13 @@
 //! made of Burn ops is a dozen passes over memory, each with a fresh allocation, forward and
 //! backward. [`cpu`] implements them for `NdArray<f32>`: 9-tap stencils (depth-wise), im2col +
 //! GEMM (full 3×3), and one-pass fused layer norm and gate, each with its backward. GPU backends
-//! keep Burn's own ops through the default methods, and `Autodiff<B>` records one node per
+//! keep Burn's own ops through the default methods (but for the depth-wise gradients, [`depthwise`]), and `Autodiff<B>` records one node per
 //! operation whose backward calls `B`'s gradient kernels ([`autodiff`]).
 
 mod autodiff;
 #[cfg(feature = "ndarray")]
 pub mod cpu;
+mod depthwise;
 
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
@@ -44,8 +45,7 @@ pub trait RestoraBackend: Backend {
         grad: FloatTensor<Self>,
         wanted: Wanted,
     ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
-        let options = same_padding(weight_channels::<Self>(&weight));
-        conv_backward_with_burn::<Self>(x, weight, grad, options, wanted)
+        depthwise::depthwise_conv3x3_backward::<Self>(x, weight, grad, wanted)
     }
 
     /// Full 3×3 convolution: `x` `[B, C, H, W]`, `weight` `[O, C, 3, 3]` → `[B, O, H, W]`.
