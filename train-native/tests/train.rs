@@ -162,6 +162,51 @@ fn a_resumed_run_ends_with_the_same_weights_and_survives_a_half_written_checkpoi
     assert!(!checkpoints.join("iter-00000015").exists());
 }
 
+/// Ctrl-C (SIGINT) mid-run: the step in flight finishes, a checkpoint is written at it, the process
+/// exits cleanly, and the resumed run ends with the weights of one that never stopped.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_checkpoints_its_last_step_and_resumes_exactly() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let common = ["--batch", "1", "--iters", "300", "--switch-every", "7", "--seed", "3", "--checkpoint-every", "1000"];
+    let straight = dir.path().join("straight");
+    ok(train(&data, &straight, &common));
+
+    let interrupted = dir.path().join("interrupted");
+    let mut args = vec!["train", "--data", s(&data), "--out", s(&interrupted), "--preset", "tiny", "--patch", "16"];
+    args.extend(["--backend", "cpu"]);
+    args.extend(common);
+    let child = Command::new(env!("CARGO_BIN_EXE_train-native"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log_file = interrupted.join("log.jsonl");
+    let began = std::time::Instant::now();
+    while std::fs::read_to_string(&log_file).map_or(0, |text| text.lines().count()) < 5 {
+        assert!(began.elapsed().as_secs() < 120, "the run wrote no log rows");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let signal = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(signal.success());
+    let output = ok(child.wait_with_output().unwrap());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+
+    let rows = train_rows(&interrupted);
+    let stopped = rows.last().unwrap()["iteration"].as_u64().unwrap();
+    assert!(stopped < 300, "the interrupt came after the end");
+    let checkpoint = log(&interrupted).into_iter().rfind(|row| row["type"] == "checkpoint").expect("a checkpoint");
+    assert_eq!(checkpoint["iteration"].as_u64(), Some(stopped), "the checkpoint is at the last step");
+
+    ok(cli(&["train", "--resume", s(&interrupted), "--backend", "cpu"]));
+    let (a, b) = (weights(&straight.join("last.safetensors")), weights(&interrupted.join("last.safetensors")));
+    for (x, y) in a.tensors.iter().zip(&b.tensors) {
+        assert!(x.values == y.values, "{} differs after the interrupt", x.key);
+    }
+}
+
 /// The CPU kernels split their work over threads by output (plane, channel, pixel range) and sum
 /// in a fixed order: one thread and two give the same weights, bit for bit.
 #[test]

@@ -179,7 +179,17 @@ pub fn finetune(
 ) -> Result<ValRow> {
     let config = experiment(foundation, plan, knobs)?;
     let resume = training::checkpoint::exists(out)?.then(|| out.to_path_buf());
-    training::run(Session { config, out: out.to_path_buf(), resume_from: resume, stop_after: None }, knobs.backend)?;
+    let summary = training::run(
+        Session { config, out: out.to_path_buf(), resume_from: resume, stop_after: None },
+        knobs.backend,
+    )?;
+    if summary.interrupted {
+        bail!(
+            "interrupted at iteration {} (checkpointed in {}): run the same command again to resume",
+            summary.end,
+            out.display()
+        );
+    }
     let tuned = std::fs::read(out.join("last.safetensors"))
         .with_context(|| format!("the fine-tune in {} wrote no last.safetensors", out.display()))?;
     score(&tuned, plan, knobs, lpips)

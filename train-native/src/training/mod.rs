@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod grad_clip;
+pub mod interrupt;
 pub mod log;
 pub mod paired;
 pub mod schedule;

@@ -24,6 +24,7 @@ use super::checkpoint::{self, Best, Optim, Pointer, TrainState};
 use super::config::{ExperimentConfig, OptimizerOptions, ScheduleMode};
 use super::data::{BatchSpec, Loader, TrainingData};
 use super::grad_clip::clip_each_parameter;
+use super::interrupt;
 use super::log::{Row, RunLog};
 use super::schedule::{lr_at, task_at};
 use super::validate::{self, ValItem};
@@ -55,6 +56,8 @@ pub struct Summary {
     pub iterations_per_second: f64,
     pub last_loss: Option<f32>,
     pub best: Option<Best>,
+    /// Stopped early by an interrupt (checkpointed at `end`).
+    pub interrupted: bool,
 }
 
 /// Trains on the chosen backend (wrapped in burn's autodiff).
@@ -147,10 +150,18 @@ where
     let mut log = RunLog::open(&out.join("log.jsonl"), &previous_log, resume_from.as_ref().map(|_| start))?;
 
     let total = config.schedule.iters;
+    interrupt::watch();
     let end = stop_after.map_or(total, |n| start.saturating_add(n).min(total));
     if start >= total {
         eprintln!("the run is complete: {start} of {total} iterations (raise --iters to go on)");
-        return Ok(Summary { start, end: start, iterations_per_second: 0.0, last_loss: None, best });
+        return Ok(Summary {
+            start,
+            end: start,
+            iterations_per_second: 0.0,
+            last_loss: None,
+            best,
+            interrupted: false,
+        });
     }
     let source = Arc::new(data);
     let stages: String = config
@@ -188,7 +199,7 @@ where
     let mut loader = Loader::start(source, spec, start, end, config.data.workers, config.data.prefetch)?;
     let bar = progress_bar(start, total);
 
-    let (mut train_seconds, mut last_loss) = (0.0, None);
+    let (mut train_seconds, mut last_loss, mut reached) = (0.0, None, start);
     for step in start..end {
         let began = Instant::now();
         let batch = loader.next_batch()?;
@@ -245,7 +256,9 @@ where
                 improved = true;
             }
         }
-        if improved || iteration % config.run.checkpoint_every == 0 || iteration == end {
+        reached = iteration;
+        let interrupted = interrupt::requested();
+        if improved || iteration % config.run.checkpoint_every == 0 || iteration == end || interrupted {
             let state = TrainState {
                 format: checkpoint::FORMAT,
                 iteration,
@@ -264,15 +277,20 @@ where
             checkpoint::prune(&out)?;
             log.write(&Row::Checkpoint { iteration, dir: &dir, best: improved })?;
         }
+        if interrupted {
+            break;
+        }
     }
     bar.finish_and_clear();
-    let done = end - start;
+    let interrupted = reached < end;
+    let (end, done) = (reached, reached - start);
     let summary = Summary {
         start,
         end,
         iterations_per_second: if train_seconds > 0.0 { done as f64 / train_seconds } else { 0.0 },
         last_loss,
         best,
+        interrupted,
     };
     eprintln!(
         "trained iterations {}..={end} in {train_seconds:.1} s of training steps ({:.2} it/s); last loss {:.4}",
