@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
-# Run ON the GPU machine, from the repository root: trains (or resumes) the foundation model for
-# at most $LIMIT seconds, then copies the run's newest checkpoint, weights and log to $OUT.
-# The run folder is committed between sessions (each file < 16 MiB), so every lent minute adds on.
-#   LIMIT=520 tools/gpu/train-foundation.sh
+# Call 2 of a GPU leg, ON the GPU machine (carry .data), right after tools/gpu/stage.sh: resumes the
+# staged run on CUDA for at most $LIMIT seconds, then sends back through $OUT (at most 8 files of
+# 16 MiB) the log, the pointers and the newest checkpoint, and the best weights if they changed.
+#   LIMIT=480 bash tools/gpu/train-foundation.sh
+# The leg trains at the GPU's patch × batch (PATCH, BATCH: 128 × 8, Restormer's own) with the run's
+# schedule; the committed config.toml keeps the CPU legs' 64 × 2. Checkpoints every 100
+# iterations, so the cut at $LIMIT loses fewer than 100.
 set -uo pipefail
-LIMIT="${LIMIT:-520}"
-RUN=runs/foundation-small
-for lib in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/targets/x86_64-linux/lib; do
-  [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
-done
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-if [ -f "$RUN/checkpoints/last.json" ]; then
-  args=(train --resume "$RUN" --backend cuda)
-else
-  args=(train --config tools/gpu/foundation-small.toml --out "$RUN" --backend cuda)
-fi
-# A kill at the limit loses at most one checkpoint interval: checkpoints are written atomically.
-timeout --signal=INT --kill-after=20 "$LIMIT" .gpu/train-native "${args[@]}"
+source "$(dirname "$0")/env.sh"
+LIMIT="${LIMIT:-480}"
+RUN="$STAGE/run"
+[ -x "$STAGE/train-native" ] || { echo "nothing staged in $STAGE: run tools/gpu/stage.sh first"; exit 2; }
+timeout --signal=INT --kill-after=20 "$LIMIT" "$STAGE/train-native" train --resume "$RUN" --backend cuda \
+  --data .data/corpus/train --val .data/corpus/val --patch "${PATCH:-128}" --batch "${BATCH:-8}" \
+  --workers "${WORKERS:-12}" --checkpoint-every 100
 echo "train-native exited with $?"
-# Back through $OUT (at most 8 files of 16 MiB): the log, the config and the newest checkpoint,
-# whose folder name last.json gives; put them back under runs/foundation-small/ here.
 out="${OUT:-out}"
-mkdir -p "$out/checkpoints"
-cp "$RUN/log.jsonl" "$RUN/config.toml" "$out/"
-cp "$RUN/checkpoints/last.json" "$out/checkpoints/"
+mkdir -p "$out"
+cp "$RUN/log.jsonl" "$out/"
+cp "$RUN/checkpoints/last.json" "$out/"
 dir=$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$RUN/checkpoints/last.json")
-cp -r "$RUN/checkpoints/$dir" "$out/checkpoints/"
-ls -la "$out" "$out/checkpoints/$dir"
-tail -3 "$RUN/log.jsonl"
+mkdir -p "$out/$dir" && cp "$RUN/checkpoints/$dir"/* "$out/$dir/"
+if [ -f "$RUN/checkpoints/best.json" ]; then
+  cp "$RUN/checkpoints/best.json" "$out/"
+  cp "$RUN/best.safetensors" "$out/"
+fi
+ls -la "$out" "$out/$dir"
+grep -v '"type":"train"' "$RUN/log.jsonl" | tail -8
+tail -1 "$RUN/log.jsonl"
