@@ -201,6 +201,15 @@ fn sweep_runs_end_to_end_writes_both_tables_and_resumes() {
     assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), before);
     assert_eq!(std::fs::read_to_string(out.join("sweep.csv")).unwrap(), csv);
 
+    // Killed while appending the last cell's line: that cell runs again, and the cut line does
+    // not corrupt the file for the runs after.
+    let cut = &before[..before.trim_end().rfind('\n').unwrap() + 20];
+    std::fs::write(out.join("results.jsonl"), cut).unwrap();
+    let output = ok(cli(&args));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("sweep cell 6/6"));
+    ok(cli(&args));
+    assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), before);
+
     // Mismatched size lists are refused.
     let output = cli(&[
         "sweep",

@@ -163,7 +163,8 @@ pub fn experiment(foundation: &Foundation, plan: &Plan, knobs: &FinetuneKnobs) -
     config.schedule.tasks = vec![plan.task];
     config.run.seed = knobs.seed;
     config.run.val_every = plan.iters;
-    config.run.checkpoint_every = plan.iters;
+    // A kill loses at most 100 iterations (a fine-tune of a few hundred is minutes on the CPU).
+    config.run.checkpoint_every = plan.iters.min(100);
     config.validate()?;
     Ok(config)
 }

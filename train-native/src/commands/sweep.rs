@@ -217,16 +217,25 @@ fn read_results(path: &Path) -> Result<Vec<Cell>> {
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut cells = Vec::new();
+    let mut kept = String::new();
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(line) {
-            Ok(cell) => cells.push(cell),
+            Ok(cell) => {
+                cells.push(cell);
+                kept.push_str(line);
+                kept.push('\n');
+            }
             // A line cut short by a kill: that cell runs again.
             Err(_) if number + 1 == text.lines().count() => {}
             Err(error) => bail!("{} line {}: {error}", path.display(), number + 1),
         }
+    }
+    // Drop a cut line from the file too, or the next cell's line would be appended to it.
+    if kept != text {
+        write_atomic(path, kept.as_bytes())?;
     }
     Ok(cells)
 }
