@@ -258,23 +258,29 @@ fn decode_dynamic(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let mut reader =
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| decode_error(e))?;
     if reader.format().is_none() {
         return Err(ImageError::UnknownFormat);
     }
     // Read the header first (no limits yet, so the size check below names the real size) so a
     // huge image is refused before anything is allocated.
     reader.no_limits();
-    let mut decoder = reader.into_decoder().map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4 * 4 * 2);
-    decoder.set_limits(limits).map_err(|e| ImageError::Decode(e.to_string()))?;
-    DynamicImage::from_decoder(decoder).map_err(|e| ImageError::Decode(e.to_string()))
+    decoder.set_limits(limits).map_err(|e| decode_error(e))?;
+    DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e))
+}
+
+/// The decoder's error on one line: some decoders end theirs with a newline or nest a cause on
+/// the next line, and the CLI and the page show errors as one line.
+fn decode_error(error: impl std::fmt::Display) -> ImageError {
+    let text = error.to_string();
+    ImageError::Decode(text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn quantize<T: TryFrom<u32>>(data: &[f32], scale: f32) -> Vec<T>

@@ -36,6 +36,8 @@ pub enum WeightsError {
     DType { key: String, dtype: String },
     #[error("cannot tell the model's shape from the file: {0}")]
     Config(String),
+    #[error("the weights are broken: '{key}' holds {value} (a diverged training or a damaged file)")]
+    NonFinite { key: String, value: f32 },
     #[error("could not write the weights: {0}")]
     Write(String),
 }
@@ -201,6 +203,12 @@ pub fn apply<B: Backend>(mut model: Restormer<B>, file: &WeightFile) -> Result<R
     let known: std::collections::HashSet<String> = expected.iter().map(|s| s.full_path()).collect();
     if let Some(extra) = file.tensors.iter().find(|t| !known.contains(&t.key)) {
         return Err(WeightsError::UnexpectedKey(extra.key.clone()));
+    }
+    // A NaN or an infinity would turn every restored pixel into NaN: refuse it by name.
+    for tensor in &file.tensors {
+        if let Some(&value) = tensor.values.iter().find(|v| !v.is_finite()) {
+            return Err(WeightsError::NonFinite { key: tensor.key.clone(), value });
+        }
     }
     let snapshots = file
         .tensors
