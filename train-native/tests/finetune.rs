@@ -2,63 +2,10 @@
 //! foundation model trained for two iterations, then fine-tuned on small generated images with a
 //! budget of a few iterations per cell.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use restora_model::{BitDepth, Image};
+use common::{cli, foundation, images, ok, s, LPIPS};
 use serde_json::Value;
-
-const LPIPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../static/weights/lpips/alex_shift_tolerant.safetensors");
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train-native")).args(args).output().expect("the binary runs")
-}
-
-fn ok(output: Output) -> Output {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// `count` structured 48×40 images in `dir/name`.
-fn images(dir: &Path, name: &str, count: u32) -> PathBuf {
-    let folder = dir.join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..count {
-        let image = Image::from_fn(48, 40, |x, y| {
-            let stripes = if ((x + 2 * i) / 3 + y / 5) % 2 == 0 { 0.8 } else { 0.3 };
-            [x as f32 / 48.0, y as f32 / 40.0, stripes]
-        });
-        std::fs::write(folder.join(format!("img{i}.png")), image.encode_png(BitDepth::Eight).unwrap()).unwrap();
-    }
-    folder
-}
-
-/// A tiny foundation model: two iterations of `train`.
-fn foundation(dir: &Path, data: &Path) -> PathBuf {
-    let run = dir.join("foundation");
-    ok(cli(&[
-        "train",
-        "--data",
-        s(data),
-        "--out",
-        s(&run),
-        "--preset",
-        "tiny",
-        "--patch",
-        "16",
-        "--batch",
-        "1",
-        "--iters",
-        "2",
-        "--switch-every",
-        "1",
-    ]));
-    run.join("last.safetensors")
-}
 
 #[test]
 fn finetune_trains_one_task_on_a_subset_and_scores_it() {

@@ -5,43 +5,16 @@
 //! where its kills landed.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{binary, foundation, images, ok, s, LPIPS};
 use restora_model::weights::WeightFile;
-use restora_model::{BitDepth, Image};
 use serde_json::Value;
 use tempfile::TempDir;
-
-const LPIPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../static/weights/lpips/alex_shift_tolerant.safetensors");
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train-native"))
-}
-
-fn ok(output: Output) -> Output {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// `count` structured 48×40 images in `dir/name`.
-fn images(dir: &Path, name: &str, count: u32) -> PathBuf {
-    let folder = dir.join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..count {
-        let image = Image::from_fn(48, 40, |x, y| {
-            let stripes = if ((x + 2 * i) / 3 + y / 5) % 2 == 0 { 0.8 } else { 0.3 };
-            [x as f32 / 48.0, y as f32 / 40.0, stripes]
-        });
-        std::fs::write(folder.join(format!("img{i}.png")), image.encode_png(BitDepth::Eight).unwrap()).unwrap();
-    }
-    folder
-}
 
 fn log(run: &Path) -> Vec<Value> {
     std::fs::read_to_string(run.join("log.jsonl"))
@@ -156,14 +129,6 @@ fn train_killed_at_random_moments_ends_with_the_uninterrupted_weights() {
     assert_eq!(iterations(&killed), (1..=150).collect::<Vec<u64>>(), "every step logged once");
     let validations = |run: &Path| -> Vec<Value> { log(run).into_iter().filter(|r| r["type"] == "val").collect() };
     assert_eq!(validations(&killed), validations(&straight));
-}
-
-/// A tiny foundation model for the fine-tunes: four iterations of `train`.
-fn foundation(dir: &Path, data: &Path) -> PathBuf {
-    let run = dir.join("foundation");
-    let args = ["train", "--data", s(data), "--out", s(&run), "--preset", "tiny", "--patch", "16", "--batch", "1"];
-    ok(binary().args(args).args(["--iters", "4", "--switch-every", "1", "--backend", "cpu"]).output().unwrap());
-    run.join("last.safetensors")
 }
 
 #[test]
