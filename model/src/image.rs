@@ -258,22 +258,22 @@ fn decode_dynamic(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| decode_error(e))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(decode_error)?;
     if reader.format().is_none() {
         return Err(ImageError::UnknownFormat);
     }
     // Read the header first (no limits yet, so the size check below names the real size) so a
     // huge image is refused before anything is allocated.
     reader.no_limits();
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e))?;
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4 * 4 * 2);
-    decoder.set_limits(limits).map_err(|e| decode_error(e))?;
-    DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e))
+    decoder.set_limits(limits).map_err(decode_error)?;
+    DynamicImage::from_decoder(decoder).map_err(decode_error)
 }
 
 /// The decoder's error on one line: some decoders end theirs with a newline or nest a cause on

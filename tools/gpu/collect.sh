@@ -4,6 +4,7 @@
 # last/best weights). Without an argument it only puts the folders back (a leg that failed).
 #   tools/gpu/collect.sh /work/.device/<...>/files
 set -euo pipefail
+source "$(dirname "$0")/pointer.sh"
 cd "$(dirname "$0")/../.."
 for tracked in runs static/weights; do
   if [ -e ".gpu-aside/$tracked" ]; then
@@ -14,9 +15,9 @@ done
 [ $# -ge 1 ] || exit 0
 leg="$1"
 RUN=$(cat .gpu/run-path)
-dir=$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$leg/last.json")
+dir=$(pointer_dir "$leg/last.json")
 [ -f "$leg/$dir/model.safetensors" ] || { echo "$leg holds no checkpoint $dir"; exit 1; }
-old=$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$RUN/checkpoints/last.json")
+old=$(pointer_dir "$RUN/checkpoints/last.json")
 if [ "$dir" != "$old" ]; then
   rm -rf "$RUN/checkpoints/$dir.partial" && cp -r "$leg/$dir" "$RUN/checkpoints/$dir.partial"
   mv "$RUN/checkpoints/$dir.partial" "$RUN/checkpoints/$dir"

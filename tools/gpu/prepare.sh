@@ -11,6 +11,7 @@
 #   tools/gpu/prepare.sh [RUN]      RUN defaults to runs/foundation-small-cpu
 #   PREBUILT=path/to/train-native tools/gpu/prepare.sh   (a CUDA build made elsewhere)
 set -euo pipefail
+source "$(dirname "$0")/pointer.sh"
 cd "$(dirname "$0")/../.."
 RUN="${1:-runs/foundation-small-cpu}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/restora/target}"
@@ -19,7 +20,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/restora/target}"
 rm -rf .gpu && mkdir -p .gpu/run/checkpoints
 strip -o .gpu/train-native "${PREBUILT:-$CARGO_TARGET_DIR/release/train-native}"
 xz -T2 -6 .gpu/train-native
-last=$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$RUN/checkpoints/last.json")
+last=$(pointer_dir "$RUN/checkpoints/last.json")
 cp "$RUN/config.toml" "$RUN/log.jsonl" .gpu/run/
 cp "$RUN/checkpoints/last.json" .gpu/run/checkpoints/
 cp -r "$RUN/checkpoints/$last" .gpu/run/checkpoints/

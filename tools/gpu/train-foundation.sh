@@ -7,6 +7,7 @@
 # schedule; the committed config.toml keeps the CPU legs' 64 × 2. Checkpoints every 100
 # iterations, so the cut at $LIMIT loses fewer than 100.
 set -uo pipefail
+source "$(dirname "$0")/pointer.sh"
 source "$(dirname "$0")/env.sh"
 LIMIT="${LIMIT:-480}"
 RUN="$STAGE/run"
@@ -19,7 +20,7 @@ out="${OUT:-out}"
 mkdir -p "$out"
 cp "$RUN/log.jsonl" "$out/"
 cp "$RUN/checkpoints/last.json" "$out/"
-dir=$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$RUN/checkpoints/last.json")
+dir=$(pointer_dir "$RUN/checkpoints/last.json")
 mkdir -p "$out/$dir" && cp "$RUN/checkpoints/$dir"/* "$out/$dir/"
 if [ -f "$RUN/checkpoints/best.json" ]; then
   cp "$RUN/checkpoints/best.json" "$out/"

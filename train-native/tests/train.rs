@@ -44,11 +44,16 @@ fn data(dir: &Path) -> PathBuf {
     data
 }
 
-fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+/// `train` of the tiny preset on 16-pixel patches on the CPU, plus `extra`.
+fn train_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args =
         vec!["train", "--data", s(data), "--out", s(out), "--preset", "tiny", "--patch", "16", "--backend", "cpu"];
     args.extend_from_slice(extra);
-    cli(&args)
+    args
+}
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    cli(&train_args(data, out, extra))
 }
 
 fn log(out: &Path) -> Vec<Value> {
@@ -174,11 +179,8 @@ fn an_interrupted_run_checkpoints_its_last_step_and_resumes_exactly() {
     ok(train(&data, &straight, &common));
 
     let interrupted = dir.path().join("interrupted");
-    let mut args = vec!["train", "--data", s(&data), "--out", s(&interrupted), "--preset", "tiny", "--patch", "16"];
-    args.extend(["--backend", "cpu"]);
-    args.extend(common);
     let child = Command::new(env!("CARGO_BIN_EXE_train-native"))
-        .args(&args)
+        .args(train_args(&data, &interrupted, &common))
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -1,8 +1,8 @@
 //! [`RestoraBackend`] for `Autodiff<B>`: each operation is one node of the graph whose backward
 //! calls the inner backend's gradient kernels (as `burn-autodiff`'s own conv2d does, with `B`'s
-//! kernels in place of Burn's transposed and per-group convolutions). Layer norm and the GELU
-//! gate (and the channel attention) become nodes only where `B` has kernels for them; elsewhere they are Burn ops on
-//! `Autodiff<B>`, differentiated by Burn.
+//! kernels in place of Burn's transposed and per-group convolutions). Layer norm, the GELU gate
+//! and the channel attention become nodes only where `B` has kernels for them; elsewhere they
+//! are Burn ops on `Autodiff<B>`, differentiated by Burn.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

@@ -6,9 +6,10 @@
 //! the forward's time, most of a training step; and a layer norm or the GDFN's `GELU(x₁)·x₂`
 //! made of Burn ops is a dozen passes over memory, each with a fresh allocation, forward and
 //! backward. [`cpu`] implements them for `NdArray<f32>`: 9-tap stencils (depth-wise), im2col +
-//! GEMM (full 3×3), and one-pass fused layer norm and gate, each with its backward. GPU backends
-//! keep Burn's own ops through the default methods (but for the depth-wise gradients, [`depthwise`]), and `Autodiff<B>` records one node per
-//! operation whose backward calls `B`'s gradient kernels ([`autodiff`]).
+//! GEMM (full 3×3), and one-pass fused layer norm, gate and channel attention, each with its
+//! backward. GPU backends keep Burn's own ops through the default methods, except for the
+//! depth-wise gradients ([`depthwise`]), and `Autodiff<B>` records one node per operation whose
+//! backward calls `B`'s gradient kernels ([`autodiff`]).
 
 mod autodiff;
 #[cfg(feature = "ndarray")]
@@ -25,8 +26,8 @@ use burn::tensor::TensorPrimitive;
 /// Every method has a default that calls Burn's own convolution ops, so a backend without
 /// kernels of its own implements it with an empty `impl`.
 pub trait RestoraBackend: Backend {
-    /// Whether [`Self::channel_layer_norm`], [`Self::channel_attention`] and [`Self::gelu_gate`] are kernels of this backend
-    /// with backward passes of their own. When false (the default), `Autodiff<Self>` builds them
+    /// Whether [`Self::channel_layer_norm`], [`Self::channel_attention`] and [`Self::gelu_gate`]
+    /// are kernels of this backend with backward passes of their own. When false (the default), `Autodiff<Self>` builds them
     /// from Burn ops and lets Burn differentiate those, and their `_backward` methods are never
     /// called.
     const FUSED_KERNELS: bool = false;
