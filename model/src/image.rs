@@ -7,8 +7,9 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 
-/// Largest accepted side, in pixels. Larger images are refused before decoding.
-pub const MAX_SIDE: u32 = 16_384;
+/// Largest accepted side, in pixels (browsers' canvas limit, so the page can show every image the
+/// CLI reads: a 20,000 × 200 panorama passes). Larger images are refused before decoding.
+pub const MAX_SIDE: u32 = 32_767;
 /// Largest accepted pixel count (about 100 megapixels).
 pub const MAX_PIXELS: u64 = 100_000_000;
 

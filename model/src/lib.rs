@@ -12,6 +12,7 @@ pub mod metrics;
 #[cfg(feature = "pth")]
 pub mod pth;
 mod restormer;
+pub mod tile_choice;
 pub mod weights;
 
 pub use image::{BitDepth, Image, ImageError, Mask};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use restora_model::degradations::Task;
+use restora_model::tile_choice::TileChoice;
 use restora_model::Preset;
 
 use crate::backend::BackendChoice;
@@ -103,12 +104,16 @@ pub struct RestoreArgs {
     /// Output PNG, or a folder when --input is a folder.
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Tile side in pixels for large images (memory is bounded by the tile); whole image if omitted.
-    #[arg(long)]
-    pub tile: Option<usize>,
+    /// Tiles: `auto` (the whole image when it fits --max-memory-mb, else the largest of 512, 256
+    /// and 128 px tiles that does), `whole`, or a tile side in pixels. Memory is bounded by the tile.
+    #[arg(long, default_value = "auto")]
+    pub tile: TileChoice,
     /// Overlap between tiles in pixels.
     #[arg(long, default_value_t = 32)]
     pub overlap: usize,
+    /// Memory the network may use at once (estimated from the weights' shape and the tile), in MiB.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(64..))]
+    pub max_memory_mb: u64,
     /// Where the model runs.
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendChoice,
@@ -325,5 +330,64 @@ fn parse_rgb(s: &str) -> Result<[f32; 3], String> {
     match values.as_slice() {
         [r, g, b] if values.iter().all(|v| (0.0..=1.0).contains(v)) => Ok([*r, *g, *b]),
         _ => Err("expected R,G,B with each value in [0, 1], e.g. 1,1,1".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    /// Every subcommand with its long flags, read from the parser itself.
+    fn vocabulary() -> Vec<(String, Vec<String>)> {
+        Cli::command()
+            .get_subcommands()
+            .map(|c| {
+                let flags = c.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
+                (c.get_name().to_string(), flags)
+            })
+            .collect()
+    }
+
+    fn cases() -> u32 {
+        std::env::var("RESTORA_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        /// Any command line, made of the real flags and odd values, parses or is refused with
+        /// clap's message: never a panic (clap's own consistency checks run in debug builds).
+        #[test]
+        fn any_command_line_parses_or_is_refused(
+            command in any::<prop::sample::Index>(),
+            tokens in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop_oneof![
+                    Just(String::new()),
+                    "-?[0-9]{1,22}(\\.[0-9]{0,3})?",
+                    prop::sample::select(vec!["nan", "inf", "auto", "whole", "cpu", "wgpu", "cuda", "denoise",
+                        "inpaint", "tiny", "small", "base", "8", "16", "x", "--", "-", "a.png", "/", "128x8@1000"])
+                        .prop_map(str::to_string),
+                    "[ -~]{0,12}",
+                ]),
+                0..8,
+            ),
+        ) {
+            let vocabulary = vocabulary();
+            let (name, flags) = command.get(&vocabulary);
+            let mut args = vec!["train-native".to_string(), name.clone()];
+            for (flag, value) in tokens {
+                if !flags.is_empty() {
+                    args.push(flag.get(flags).clone());
+                }
+                if !value.is_empty() {
+                    args.push(value);
+                }
+            }
+            if let Err(e) = Cli::try_parse_from(&args) {
+                prop_assert!(!e.to_string().trim().is_empty(), "{args:?}: an empty message");
+            }
+        }
     }
 }

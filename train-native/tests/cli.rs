@@ -232,6 +232,35 @@ fn huge_dimensions_are_refused() {
     assert_restore_fails(dir.path(), &huge, &[], &["huge.png", "too large", "100000×100000"]);
 }
 
+/// A panorama wider than 16,384 px (the old limit) restores, with automatic tiles.
+#[test]
+fn a_20000_px_wide_panorama_restores() {
+    let dir = TempDir::new().unwrap();
+    let weights = tiny_weights(dir.path());
+    let input = dir.path().join("panorama.png");
+    write_png(&input, &gradient(20_000, 24));
+    let output = dir.path().join("restored.png");
+    let result =
+        cli(&["restore", "--weights", s(&weights), "--task", "denoise", "--input", s(&input), "--output", s(&output)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let restored = Image::decode(&std::fs::read(&output).unwrap()).unwrap();
+    assert_eq!((restored.width(), restored.height()), (20_000, 24));
+}
+
+/// An explicit tile choice over the memory budget is refused before any work, with the fix.
+#[test]
+fn a_tile_over_the_memory_budget_is_refused_with_a_suggestion() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("large.png");
+    write_png(&input, &gradient(1500, 1000));
+    assert_restore_fails(
+        dir.path(),
+        &input,
+        &["--task", "denoise", "--tile", "whole", "--max-memory-mb", "512"],
+        &["1500×1000", "--tile whole", "--max-memory-mb 512", "use --tile 512"],
+    );
+}
+
 #[test]
 fn zero_size_png_is_refused() {
     let dir = TempDir::new().unwrap();

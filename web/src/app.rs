@@ -26,7 +26,11 @@ pub fn App() -> impl IntoView {
         if let Err(e) = &manifest {
             state.set_error(format!("The model list could not be read: {e}"));
         }
+        let listed = manifest.is_ok();
         state.manifest.set(Some(manifest));
+        if listed {
+            engine::keep_model_offline(state).await;
+        }
     });
     spawn_local(async move {
         let list = dom::fetch_text("samples/samples.json")

@@ -171,6 +171,24 @@ impl MaskEditor {
         true
     }
 
+    /// Replaces the whole mask with `mask` (a mask file the user opened; binarised at 0.5), as one
+    /// undo step. Returns whether anything changed; a mask of another size changes nothing.
+    pub fn replace(&mut self, mask: &Mask) -> bool {
+        self.end_stroke();
+        if (mask.width(), mask.height()) != (self.width(), self.height()) {
+            return false;
+        }
+        let before = self.bytes();
+        let after: Vec<u8> = mask.data().iter().map(|&v| (v > 0.5) as u8).collect();
+        if before == after {
+            return false;
+        }
+        let rect = self.full();
+        self.write(rect, &after);
+        self.push(Edit { rect, before, after });
+        true
+    }
+
     /// Undoes the last stroke or clear; returns the rectangle that changed.
     pub fn undo(&mut self) -> Option<Rect> {
         self.end_stroke();
@@ -338,6 +356,28 @@ mod tests {
         editor.begin_stroke(2.0, true);
         editor.stroke_to(15.0, 15.0);
         assert!(!editor.end_stroke());
+    }
+
+    #[test]
+    fn an_opened_mask_replaces_the_painted_one_as_one_undo_step() {
+        let mut editor = MaskEditor::new(6, 4);
+        editor.begin_stroke(2.0, false);
+        editor.stroke_to(1.0, 1.0);
+        editor.end_stroke();
+        let painted = editor.mask().clone();
+        let mut file = Mask::zeros(6, 4);
+        file.data_mut()[23] = 0.9;
+        file.data_mut()[0] = 0.2;
+        assert!(editor.replace(&file));
+        assert_eq!(count(&editor), 1);
+        assert_eq!(editor.mask().get(5, 3), 1.0);
+        assert!(!editor.replace(&file), "the same mask again is not a step");
+        assert!(!editor.replace(&Mask::zeros(4, 6)), "another size changes nothing");
+        assert_eq!(editor.mask().get(5, 3), 1.0);
+        editor.undo();
+        assert_eq!(editor.mask(), &painted);
+        editor.redo();
+        assert_eq!(count(&editor), 1);
     }
 
     #[test]

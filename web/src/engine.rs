@@ -33,9 +33,9 @@ use crate::demo_params::{DemoKind, DEMO_SEED};
 use crate::dom::{self, get_path, js_error, now_ms, sleep, with_timeout};
 use crate::manifest::{Manifest, ModelEntry, TaskChoice};
 use crate::state::{AppState, ErrorMessage, GpuState, Input, Metrics, Phase, RunResult};
-use crate::tiles::{self, Limits, TileChoice, TooLarge};
 use crate::weights::{self as remote, Source};
 use crate::worker::message_object;
+use restora_model::tile_choice::{self as tiles, Limits, TileChoice, TooLarge};
 
 type Cpu = NdArray<f32>;
 type Gpu = Wgpu<f32, i32>;
@@ -44,10 +44,15 @@ type Gpu = Wgpu<f32, i32>;
 const INIT_TIMEOUT_MS: i32 = 30_000;
 /// The self-test's readback (first use compiles every kernel; software adapters are slow).
 const SELF_TEST_TIMEOUT_MS: i32 = 90_000;
-/// One tile's readback on WebGPU before it is declared hung: the first of a session compiles and
-/// tunes the kernels (minutes on a software adapter), later ones only new shapes.
+/// One tile's readback on WebGPU before it is declared hung: the first of a session compiles the
+/// kernels (minutes on a software adapter). Later tiles get at least `TILE_TIMEOUT_MS` and at
+/// least `SLOWEST_TILE_FACTOR` times the slowest tile so far: autotuning, which on the web
+/// benchmarks the candidate kernels in the background after their first use, shares the queue,
+/// and made the second and third 64×48 restorations on SwiftShader take 153 and 147 s after a
+/// first of 80 s (GPU memory flat), so a fixed 180 s declared a live, busy GPU lost.
 const FIRST_TILE_TIMEOUT_MS: i32 = 600_000;
 const TILE_TIMEOUT_MS: i32 = 180_000;
+const SLOWEST_TILE_FACTOR: f64 = 4.0;
 /// Loading the wasm module in the CPU worker.
 const WORKER_START_TIMEOUT_MS: i32 = 60_000;
 /// Largest |WebGPU − CPU| the self-test accepts (measured agreement is ~1e-6).
@@ -61,8 +66,8 @@ struct GpuDevice {
     limits: Limits,
     /// A software adapter (SwiftShader): slower than the CPU path, so "auto" does not use it.
     software: bool,
-    /// Whether a restoration tile has run (kernels compiled).
-    warm: std::cell::Cell<bool>,
+    /// The slowest restoration tile so far, in ms (`None` before the first: kernels not compiled).
+    slowest_tile_ms: std::cell::Cell<Option<f64>>,
 }
 
 /// Downloaded weights and the configuration they describe.
@@ -221,7 +226,7 @@ async fn self_test() -> Result<(GpuDevice, String, f32), String> {
             "its self-test differs from the CPU by {max_diff:.1e} (tolerance {SELF_TEST_TOLERANCE:.0e})"
         ));
     }
-    Ok((GpuDevice { device, limits, software, warm: Default::default() }, adapter_name, max_diff))
+    Ok((GpuDevice { device, limits, software, slowest_tile_ms: Default::default() }, adapter_name, max_diff))
 }
 
 fn forward_once<B: RestoraBackend>(
@@ -334,13 +339,18 @@ async fn run(
         let result = match kind {
             BackendKind::WebGpu => {
                 let (network, gpu) = gpu_model(state, engine, &weights)?;
-                run_tiles(state, &network, &gpu, &input.image, mask.as_ref(), &options).await
+                run_tiles(state, &network, &gpu, &input.image, mask.as_ref(), &options)
+                    .await
+                    .map(|(image, tiles)| (image, tiles, Some(gpu_memory(&gpu.device))))
             }
-            BackendKind::Cpu => run_on_worker(state, engine, &weights, &input.image, mask.as_ref(), &options).await,
+            BackendKind::Cpu => run_on_worker(state, engine, &weights, &input.image, mask.as_ref(), &options)
+                .await
+                .map(|(image, tiles)| (image, tiles, None)),
         };
         match result {
-            Ok((image, tiles)) => break (image, tiles, now_ms() - start),
+            Ok((image, tiles, gpu_memory)) => break (image, tiles, now_ms() - start, gpu_memory),
             Err(RunError::Gpu(reason)) if kind == BackendKind::WebGpu => {
+                web_sys::console::warn_1(&format!("WebGPU is off for this page: {reason}").into());
                 // Never again this session: back to the CPU, and say so.
                 {
                     let engine = engine.get();
@@ -355,10 +365,20 @@ async fn run(
             Err(other) => return Err(other),
         }
     };
-    let (image, tiles, elapsed_ms) = outcome;
+    let (image, tiles, elapsed_ms, gpu_memory) = outcome;
+    if let Some((in_use, reserved)) = gpu_memory {
+        web_sys::console::log_1(
+            &format!(
+                "WebGPU run: {elapsed_ms:.0} ms, {tiles} tile(s); GPU memory after it: {:.1} MB in use, {:.1} MB reserved",
+                in_use as f64 / 1e6,
+                reserved as f64 / 1e6
+            )
+            .into(),
+        );
+    }
     let png = image.encode_png(BitDepth::Eight).map_err(|e| e.to_string())?;
     let url = dom::blob_url(&png, "image/png")?;
-    state.set_result(Some(RunResult { url, backend: kind, elapsed_ms, tiles }));
+    state.set_result(Some(RunResult { url, backend: kind, elapsed_ms, tiles, gpu_memory }));
     state.status.set(done_message(kind, elapsed_ms, tiles));
     if let Some(reference) = state.reference.get_untracked() {
         update_metrics(state, &input.image, Some(&image), &reference)?;
@@ -392,6 +412,40 @@ async fn choose_backend(state: AppState, engine: EngineHandle) -> BackendKind {
         return BackendKind::Cpu;
     }
     BackendKind::WebGpu
+}
+
+/// Once the page is idle (start-up self-test done, nothing restoring), saves the weights of the
+/// model the current task would use in the Cache API, so that the page restores offline after
+/// this first visit although nothing was restored in it (the service worker keeps the page
+/// itself). Progress and outcome go to `state.offline`.
+pub async fn keep_model_offline(state: AppState) {
+    let Some(Ok(manifest)) = state.manifest.get_untracked() else { return };
+    let Some(entry) = manifest.choose(state.task.get_untracked()).cloned() else { return };
+    if !remote::can_cache().await {
+        return;
+    }
+    sleep(1000).await;
+    while state.phase.get_untracked().busy() || matches!(state.gpu.get_untracked(), GpuState::Testing) {
+        sleep(500).await;
+    }
+    let name = entry.display_name().to_string();
+    let megabytes = |n: u64| n as f64 / 1e6;
+    let url = format!("weights/{}", entry.file);
+    let saved = remote::load(&url, entry.bytes, |received, total| {
+        state.offline.set(match total {
+            Some(total) => {
+                format!("Saving {name} for offline use: {:.1} / {:.1} MB", megabytes(received), megabytes(total))
+            }
+            None => format!("Saving {name} for offline use: {:.1} MB", megabytes(received)),
+        })
+    })
+    .await;
+    state.offline.set(match saved {
+        Ok((bytes, _)) => {
+            format!("Offline: {name} ({:.1} MB) is saved on this device.", megabytes(bytes.len() as u64))
+        }
+        Err(e) => format!("Offline: {name} could not be saved ({e}); it is downloaded when needed."),
+    });
 }
 
 /// The model's weights: from memory, the Cache API or the network (with progress).
@@ -595,6 +649,13 @@ fn smaller_tiles(options: &TileOptions, image: &Image) -> Option<usize> {
     tiles::AUTO_SIDES.into_iter().find(|&side| side < current)
 }
 
+/// Bytes held by live tensors and reserved by the memory pool of the WebGPU client.
+fn gpu_memory(device: &WgpuDevice) -> (u64, u64) {
+    use cubecl::Runtime;
+    let usage = burn::backend::wgpu::WgpuRuntime::client(device).memory_usage();
+    (usage.bytes_in_use, usage.bytes_reserved)
+}
+
 /// The tile loop of `restora_model::inference::restore_async` on WebGPU, with a turn for the
 /// browser between tiles (progress bar, cancel button), a timeout on readbacks and a check for
 /// non-finite output.
@@ -615,13 +676,19 @@ async fn run_tiles(
         if state.cancel_requested() {
             return Err(RunError::Cancelled);
         }
+        let started = now_ms();
         let output = restoration.run_tile(index).into_data_async();
-        let timeout = if gpu.warm.get() { TILE_TIMEOUT_MS } else { FIRST_TILE_TIMEOUT_MS };
+        let timeout = match gpu.slowest_tile_ms.get() {
+            Some(slowest) => TILE_TIMEOUT_MS.max((slowest * SLOWEST_TILE_FACTOR).min(i32::MAX as f64) as i32),
+            None => FIRST_TILE_TIMEOUT_MS,
+        };
         let data = with_timeout(output, timeout)
             .await
             .ok_or_else(|| RunError::Gpu(format!("a tile took longer than {} s", timeout / 1000)))?
             .map_err(|e| RunError::Gpu(format!("readback failed: {e:?}")))?;
-        gpu.warm.set(true);
+        let took = now_ms() - started;
+        web_sys::console::debug_1(&format!("WebGPU tile {}/{total}: {took:.0} ms", index + 1).into());
+        gpu.slowest_tile_ms.set(Some(gpu.slowest_tile_ms.get().map_or(took, |slowest| slowest.max(took))));
         let values = data.into_vec::<f32>().map_err(|e| format!("unexpected tile data: {e:?}"))?;
         if values.iter().any(|v| !v.is_finite()) {
             return Err(RunError::Gpu("it returned non-finite values".into()));
@@ -711,11 +778,52 @@ pub fn open_bytes(state: AppState, name: String, bytes: &[u8]) {
     }
     match Image::decode(bytes) {
         Ok(image) => state.set_input(name, image, None, None),
-        Err(restora_model::ImageError::UnknownFormat | restora_model::ImageError::Empty) => state
-            .set_error(format!("{name} is not an image this app can read (PNG, JPEG, WebP, TIFF or BMP expected).")),
-        Err(e @ restora_model::ImageError::TooLarge { .. }) => state.set_error(format!("{name}: {e}.")),
-        Err(e) => state.set_error(format!("{name} could not be read: {e}.")),
+        Err(e) => state.set_error(decode_error(&name, e)),
     }
+}
+
+/// The message for a file (image or mask) the decoder refused.
+pub fn decode_error(name: &str, error: restora_model::ImageError) -> String {
+    use restora_model::ImageError;
+    match error {
+        ImageError::UnknownFormat | ImageError::Empty => {
+            format!("{name} is not an image this app can read (PNG, JPEG, WebP, TIFF or BMP expected).")
+        }
+        e @ ImageError::TooLarge { .. } => format!("{name}: {e}."),
+        e => format!("{name} could not be read: {e}."),
+    }
+}
+
+/// Decodes a mask file the user gave (white = fill, the image's size, as `train-native restore
+/// --mask` reads it) and makes it the mask, as one undo step; switches to Inpaint when the task
+/// paints no mask.
+pub fn open_mask_bytes(state: AppState, name: String, bytes: &[u8]) {
+    let Some(input) = state.input.get_untracked() else {
+        state.set_error("Open the image first, then its mask.");
+        return;
+    };
+    let (w, h) = (input.image.width(), input.image.height());
+    let mask = match restora_model::Mask::decode(bytes) {
+        Ok(mask) if (mask.width(), mask.height()) == (w, h) => mask,
+        Ok(mask) => {
+            state.set_error(format!(
+                "{name} is {}×{} but the image is {w}×{h}: a mask must have the image's size (white = fill).",
+                mask.width(),
+                mask.height()
+            ));
+            return;
+        }
+        Err(e) => {
+            state.set_error(decode_error(&name, e));
+            return;
+        }
+    };
+    state.edit_mask(|editor| editor.replace(&mask));
+    if !state.task.get_untracked().uses_mask() {
+        state.task.set(TaskChoice::Task(restora_model::degradations::Task::Inpaint));
+    }
+    state.clear_error();
+    state.status.set(format!("Mask {name} loaded: {:.1} % of the image to fill.", mask.coverage() * 100.0));
 }
 
 /// "Retry with N px tiles" after an out-of-memory refusal.

@@ -10,7 +10,6 @@ pub mod brush;
 pub mod demo_params;
 /// `weights/models.json`, shared with `train-native`.
 pub use restora_model::manifest;
-pub mod tiles;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

@@ -11,8 +11,8 @@ use crate::brush::MaskEditor;
 use crate::demo_params::DemoKind;
 use crate::dom;
 use crate::manifest::{Manifest, TaskChoice};
-use crate::tiles::TileChoice;
 use restora_model::degradations::Task;
+use restora_model::tile_choice::TileChoice;
 
 /// A bundled sample photo (from `samples/samples.json`).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -63,6 +63,8 @@ pub struct RunResult {
     /// Time of the tile loop (not the download or loading of weights).
     pub elapsed_ms: f64,
     pub tiles: usize,
+    /// WebGPU memory after the run: bytes held by live tensors, and reserved by the pool.
+    pub gpu_memory: Option<(u64, u64)>,
 }
 
 /// A message in the `error` element; `retry_tiles` offers a rerun with smaller tiles.
@@ -123,6 +125,8 @@ pub struct AppState {
     pub status: RwSignal<String>,
     /// The model used for the current task, in words.
     pub model_info: RwSignal<String>,
+    /// Whether the default model is saved for offline use (empty until the page is idle).
+    pub offline: RwSignal<String>,
     /// Things the user should know that are not errors (a fallback to the CPU).
     pub notice: RwSignal<Option<String>>,
     pub error: RwSignal<Option<ErrorMessage>>,
@@ -162,6 +166,7 @@ impl AppState {
             show_error_map: RwSignal::new(false),
             status: RwSignal::new("Open an image or pick a sample.".into()),
             model_info: RwSignal::new(String::new()),
+            offline: RwSignal::new(String::new()),
             notice: RwSignal::new(None),
             error: RwSignal::new(None),
             zoom: RwSignal::new(1.0),

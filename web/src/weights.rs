@@ -79,6 +79,11 @@ async fn stream(
     Ok(bytes)
 }
 
+/// Whether weights can be kept on this device (the Cache API needs a secure context).
+pub async fn can_cache() -> bool {
+    open_cache().await.is_some()
+}
+
 async fn open_cache() -> Option<Cache> {
     // Missing outside secure contexts (plain http on another host than localhost).
     let caches = dom::window().caches().ok()?;

@@ -19,6 +19,8 @@ const BIN: &str = "restora-web";
 const OUT_NAME: &str = "restora_web";
 /// A file marking a folder as one this command made (and may therefore replace).
 const MARKER: &str = ".restora-dist";
+/// The app shell's file list for the service worker (`static/sw.js`).
+const SHELL_LIST: &str = "shell.json";
 const TARGET: &str = "wasm32-unknown-unknown";
 /// Added to the wasm32 `rustflags` of `.cargo/config.toml` (cargo appends `--config` arrays):
 /// WebAssembly SIMD for the CPU backend's kernels. Every browser with WebGPU has it.
@@ -107,6 +109,7 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     write_samples_list(&static_dir.join("samples"), &staging.join("samples"))?;
     fs::write(staging.join(MARKER), "made by `cargo xtask build`; replaced by the next build\n")
         .map_err(|e| format!("cannot write the marker: {e}"))?;
+    write_shell_list(&staging)?;
 
     // 5. Swap.
     if dist.exists() {
@@ -438,6 +441,29 @@ fn write_samples_list(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// Width and height from a PNG header.
+/// `shell.json`: the URLs (relative to the site) of every file the page needs to start and
+/// restore offline, which the service worker caches at install. Weights are left out (the page
+/// keeps the ones it uses in the Cache API), as are the service worker itself and the marker.
+fn write_shell_list(site: &Path) -> Result<(), String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), String> {
+        for entry in read_dir(dir)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, &format!("{prefix}{name}/"), out)?;
+            } else if !(name.contains(".safetensors") || name == "sw.js" || name == MARKER || name == SHELL_LIST) {
+                out.push(format!("{prefix}{name}"));
+            }
+        }
+        Ok(())
+    }
+    let mut urls = vec!["./".to_string()];
+    walk(site, "", &mut urls)?;
+    urls.sort();
+    let json = serde_json::to_string_pretty(&urls).map_err(|e| e.to_string())?;
+    fs::write(site.join(SHELL_LIST), json).map_err(|e| format!("cannot write {SHELL_LIST}: {e}"))
+}
+
 fn png_size(path: &Path) -> Option<(u32, u32)> {
     let bytes = fs::read(path).ok()?;
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
@@ -491,6 +517,23 @@ fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shell_list_holds_every_file_but_weights_and_the_service_worker() {
+        let site = std::env::temp_dir().join(format!("restora-shell-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&site);
+        for file in
+            ["index.html", "boot.js", "sw.js", MARKER, "samples/a.png", "weights/models.json", "weights/m.safetensors"]
+        {
+            let path = site.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        }
+        write_shell_list(&site).unwrap();
+        let urls: Vec<String> = serde_json::from_slice(&fs::read(site.join(SHELL_LIST)).unwrap()).unwrap();
+        fs::remove_dir_all(&site).unwrap();
+        assert_eq!(urls, ["./", "boot.js", "index.html", "samples/a.png", "weights/models.json"]);
+    }
 
     #[test]
     fn png_size_reads_the_header() {

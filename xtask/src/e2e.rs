@@ -125,7 +125,10 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
         .env("RESTORA_E2E_WEBDRIVER", format!("127.0.0.1:{port}"))
         .env("RESTORA_E2E_CLI", &cli)
         .env("RESTORA_E2E_WEIGHTS", &weights)
-        .env("RESTORA_E2E_SCREENSHOTS", &screenshots);
+        .env("RESTORA_E2E_SCREENSHOTS", &screenshots)
+        // For tests that need a server of their own, which they can stop (offline use).
+        .env("RESTORA_E2E_DIST", &dist)
+        .env("RESTORA_E2E_XTASK", std::env::current_exe().map_err(|e| format!("the xtask's own path: {e}"))?);
     let result = run_status(&mut command, "the browser tests");
     drop(driver);
     println!("[xtask] screenshots in {}", screenshots.display());

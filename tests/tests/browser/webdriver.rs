@@ -113,8 +113,13 @@ pub struct Element(String);
 impl Session {
     /// A new headless Chromium with a fresh profile.
     pub fn new(server: &str) -> Self {
+        Self::with_args(server, &[])
+    }
+
+    /// A session whose Chromium also gets `extra` command-line flags.
+    pub fn with_args(server: &str, extra: &[String]) -> Self {
         let profile = tempfile::TempDir::new().expect("a temporary profile folder");
-        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).chain(extra.iter().cloned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use restora_model::degradations::Task;
 use restora_model::inference::{restore, Control, TileOptions};
-use restora_model::{weights, BitDepth};
+use restora_model::tile_choice::{resolve, Limits, TileChoice};
+use restora_model::{weights, BitDepth, Image, RestormerConfig};
 
 use crate::backend::{run_on, BackendTask};
 use crate::cli::RestoreArgs;
@@ -32,8 +33,8 @@ pub fn run(args: RestoreArgs) -> Result<()> {
     let path = crate::shipped::weights_or_shipped(args.weights.as_deref(), args.task.choice())?;
     let weights = super::read_weights(&path)?;
     let depth = if args.bit_depth == "16" { BitDepth::Sixteen } else { BitDepth::Eight };
-    let options = TileOptions { tile: args.tile, overlap: args.overlap };
-    run_on(args.backend, Job { weights, items, options, depth })
+    let tiles = Tiles { choice: args.tile, overlap: args.overlap, limits: Limits::native(args.max_memory_mb << 20) };
+    run_on(args.backend, Job { weights, items, tiles, depth })
 }
 
 /// Pairs inputs with masks and outputs, checking everything before any work starts.
@@ -93,8 +94,35 @@ fn find_mask(dir: &Path, relative: &Path) -> Result<PathBuf> {
 struct Job {
     weights: Vec<u8>,
     items: Vec<Item>,
-    options: TileOptions,
+    tiles: Tiles,
     depth: BitDepth,
+}
+
+/// `--tile`, `--overlap` and `--max-memory-mb`.
+struct Tiles {
+    choice: TileChoice,
+    overlap: usize,
+    limits: Limits,
+}
+
+impl Tiles {
+    /// The tiles for one image: the page's rule (`tile_choice::resolve`) with this memory budget.
+    fn for_image(&self, image: &Image, config: &RestormerConfig) -> Result<TileOptions> {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let options = resolve(self.choice, w, h, config, &self.limits).map_err(|too_large| {
+            let hint = match too_large.suggestion {
+                Some(side) => format!("use --tile {side} (or --tile auto)"),
+                None => "even 128 px tiles do not fit".into(),
+            };
+            anyhow::anyhow!(
+                "a {w}×{h} image with --tile {} needs about {} MiB at once, more than --max-memory-mb {}: {hint}",
+                self.choice.name(),
+                too_large.needed.div_ceil(1 << 20),
+                self.limits.working_set >> 20
+            )
+        })?;
+        Ok(TileOptions { overlap: self.overlap, ..options })
+    }
 }
 
 impl BackendTask for Job {
@@ -112,8 +140,9 @@ impl BackendTask for Job {
                     eprintln!("note: these weights do not take a mask channel; only the mask-aware blocks will use it");
                 }
             }
+            let options = self.tiles.for_image(&image, &config)?;
             let bar = progress_bar(&item.input);
-            let restored = restore(&model, &image, mask.as_ref(), &self.options, &device, |p| {
+            let restored = restore(&model, &image, mask.as_ref(), &options, &device, |p| {
                 bar.set_length(p.total as u64);
                 bar.set_position(p.done as u64);
                 Control::Continue

@@ -328,8 +328,20 @@ impl Default for RunOptions {
 
 impl ExperimentConfig {
     /// Parses an experiment file's text; unknown keys are refused (a typo must not be ignored).
+    /// Errors are one line that names the place: "line L, column C: what is wrong".
     pub fn from_toml(text: &str) -> Result<Self> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| {
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
+                    format!("line {line}, column {column}: ")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{place}{}", e.message().split_whitespace().collect::<Vec<_>>().join(" "))
+        })
     }
 
     /// Reads an experiment file.
@@ -484,6 +496,134 @@ impl ExperimentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Keys of every section with values of every kind, good and bad.
+    fn toml_line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "preset",
+            "mask_aware",
+            "init",
+            "train",
+            "val",
+            "patch",
+            "batch",
+            "workers",
+            "prefetch",
+            "cache_mb",
+            "val_images",
+            "val_crop",
+            "train_images",
+            "lr",
+            "lr_min",
+            "warmup",
+            "weight_decay",
+            "beta1",
+            "beta2",
+            "epsilon",
+            "grad_clip_norm",
+            "hole_weight",
+            "iters",
+            "mode",
+            "switch_every",
+            "tasks",
+            "progressive",
+            "seed",
+            "val_every",
+            "checkpoint_every",
+            "log_every",
+            "dir",
+            "share",
+            "task",
+            "typo",
+        ]);
+        let value = prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            prop::sample::select(vec![
+                "nan",
+                "inf",
+                "-inf",
+                "true",
+                "false",
+                "0",
+                "-1",
+                "1e400",
+                "18446744073709551616"
+            ])
+            .prop_map(str::to_string),
+            "[a-z/._ ]{0,12}".prop_map(|s| format!("{s:?}")),
+            prop::sample::select(vec![
+                "\"tiny\"",
+                "\"base\"",
+                "\"huge\"",
+                "[\"denoise\", \"inpaint\"]",
+                "[]",
+                "[\"sharpen\"]",
+                "\"alternate\"",
+                "\"mixed\"",
+                "[{patch = 64, batch = 2, until = 10}]",
+                "{}",
+                "\"\"",
+            ])
+            .prop_map(str::to_string),
+        ];
+        let section = prop::sample::select(vec![
+            "[model]",
+            "[data]",
+            "[optimizer]",
+            "[schedule]",
+            "[run]",
+            "[[data.paired]]",
+            "[bogus]",
+        ]);
+        prop_oneof![
+            (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            section.prop_map(str::to_string),
+            "[ -~]{0,20}",
+        ]
+    }
+
+    fn cases() -> u32 {
+        std::env::var("RESTORA_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
+    }
+
+    /// Parses and validates; whatever the text, no panic and any error is one line.
+    fn check(text: &str) -> std::result::Result<(), TestCaseError> {
+        let outcome = ExperimentConfig::from_toml(text).and_then(|config| config.validate().map(|()| config));
+        if let Err(e) = outcome {
+            let message = format!("{e:#}");
+            prop_assert!(!message.is_empty() && !message.contains('\n'), "{text:?} gave {message:?}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        #[test]
+        fn generated_experiment_files_parse_or_fail_on_one_line(lines in prop::collection::vec(toml_line(), 0..12)) {
+            check(&lines.join("\n"))?;
+        }
+
+        #[test]
+        fn damaged_experiment_files_parse_or_fail_on_one_line(
+            cut in 0usize..2000,
+            flips in prop::collection::vec((0usize..2000, any::<u8>()), 0..4),
+        ) {
+            let mut config = ExperimentConfig::default();
+            config.data.train = Some("data/train".into());
+            let mut bytes = config.to_toml().unwrap().into_bytes();
+            for (at, byte) in flips {
+                if !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] = byte;
+                }
+            }
+            bytes.truncate(cut.min(bytes.len()));
+            check(&String::from_utf8_lossy(&bytes))?;
+        }
+    }
 
     #[test]
     fn an_empty_file_gives_the_defaults_and_the_text_round_trips() {

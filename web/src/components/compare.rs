@@ -20,17 +20,22 @@ pub fn Compare() -> impl IntoView {
     let size = move || state.input.get().map(|i| (i.image.width() as f64, i.image.height() as f64));
     let drag = StoredValue::new(None::<(f64, f64, f64, f64)>);
 
+    // Fits the image to the view; `false` when the view has no size yet (not laid out).
     let fit = move || {
-        let (Some(element), Some((w, h))) = (viewport.get_untracked(), size()) else { return };
+        let (Some(element), Some((w, h))) = (viewport.get_untracked(), size()) else { return true };
         let (vw, vh) = (element.client_width() as f64, element.client_height() as f64);
         if vw <= 0.0 || vh <= 0.0 {
-            return;
+            return false;
         }
         let zoom = (vw / w).min(vh / h).min(4.0);
         state.zoom.set(zoom);
         state.pan.set(((vw - w * zoom) / 2.0, (vh - h * zoom) / 2.0));
+        true
     };
-    // A new input: draw it and fit it to the view.
+    // A new input: draw it and fit it to the view at once, before the browser handles another
+    // event. Fitting one animation frame later let a stroke begun in between (a busy main thread
+    // delays frames by seconds) start where the image was at 1:1 and, after the fit moved it,
+    // land outside it: the first stroke on a fresh page was lost.
     Effect::new(move |_| {
         let input = state.input.get();
         let Some(canvas) = input_canvas.get() else { return };
@@ -38,7 +43,11 @@ pub fn Compare() -> impl IntoView {
             if let Err(e) = dom::draw_image(&canvas, &input.image) {
                 state.set_error(format!("Cannot show the image: {e}"));
             }
-            request_animation_frame(fit);
+            if !fit() {
+                request_animation_frame(move || {
+                    fit();
+                });
+            }
         }
     });
     let zoom_at = move |factor: f64, at: Option<(f64, f64)>| {
@@ -133,6 +142,8 @@ pub fn Compare() -> impl IntoView {
                             data-backend=move || state.result.get().map(|r| r.backend.name())
                             data-elapsed-ms=move || state.result.get().map(|r| format!("{:.0}", r.elapsed_ms))
                             data-tiles=move || state.result.get().map(|r| r.tiles.to_string())
+                            data-gpu-in-use=move || state.result.get().and_then(|r| r.gpu_memory).map(|m| m.0.to_string())
+                            data-gpu-reserved=move || state.result.get().and_then(|r| r.gpu_memory).map(|m| m.1.to_string())
                             style:clip-path=clip_right
                         />
                         <img
@@ -178,7 +189,9 @@ pub fn Compare() -> impl IntoView {
                     <button title="Zoom out" on:click=move |_| zoom_at(0.8, None)>"−"</button>
                     <span class="zoom-level">{move || format!("{:.0} %", state.zoom.get() * 100.0)}</span>
                     <button title="Zoom in" on:click=move |_| zoom_at(1.25, None)>"+"</button>
-                    <button on:click=move |_| fit()>"Fit"</button>
+                    <button on:click=move |_| {
+                        fit();
+                    }>"Fit"</button>
                     <button on:click=move |_| {
                         let zoom = state.zoom.get_untracked();
                         zoom_at(1.0 / zoom, None)

@@ -1,7 +1,11 @@
-//! The inpainting mask's tools: brush size, eraser, pan, undo / redo, clear, opacity.
+//! The inpainting mask's tools: brush size, eraser, pan, undo / redo, clear, a mask file, opacity.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use web_sys::HtmlInputElement;
 
+use crate::dom;
+use crate::engine::open_mask_bytes;
 use crate::state::AppState;
 
 #[component]
@@ -11,11 +15,25 @@ pub fn MaskTools() -> impl IntoView {
         state.mask_rev.get();
         state.mask.with_value(|m| m.as_ref().is_some_and(f))
     };
+    let on_mask_file = move |event: web_sys::Event| {
+        let input = event_target::<HtmlInputElement>(&event);
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            spawn_local(async move {
+                let name = file.name();
+                match dom::blob_bytes(&file).await {
+                    Ok(bytes) => open_mask_bytes(state, name, &bytes),
+                    Err(e) => state.set_error(format!("{name} could not be read: {e}")),
+                }
+            });
+        }
+        // Opening the same file again must fire `change` again.
+        input.set_value("");
+    };
     view! {
         <section class="card mask-tools" class:inactive=move || !state.task.get().uses_mask()>
             <h2>"Mask"</h2>
             <p class="hint">
-                "For Inpaint (and Auto): paint over what should be filled. Ctrl+Z / Ctrl+Shift+Z undo and redo."
+                "For Inpaint (and Auto): paint over what should be filled, or open a mask image (white = fill, the image's size). Ctrl+Z / Ctrl+Shift+Z undo and redo."
             </p>
             <label class="field">
                 <span>"Brush " {move || state.brush_size.get()} " px"</span>
@@ -78,6 +96,16 @@ pub fn MaskTools() -> impl IntoView {
                     "Clear"
                 </button>
             </div>
+            <label class="file-button">
+                "Open a mask…"
+                <input
+                    type="file"
+                    accept="image/png,image/bmp,image/tiff,image/webp,.png,.bmp,.tif,.tiff,.webp"
+                    title="White = fill, the image's size (as train-native restore --mask)"
+                    data-testid="mask-file"
+                    on:change=on_mask_file
+                />
+            </label>
             <label class="field">
                 <span>"Mask opacity " {move || format!("{:.0} %", state.mask_opacity.get() * 100.0)}</span>
                 <input

@@ -30,6 +30,9 @@ pub fn Status() -> impl IntoView {
             </p>
             <p class="detail" data-testid="gpu-status">{gpu_text}</p>
             <p class="detail" data-testid="model-info">{move || state.model_info.get()}</p>
+            <p class="detail" data-testid="offline" hidden=move || state.offline.get().is_empty()>
+                {move || state.offline.get()}
+            </p>
             <p class="notice" data-testid="notice" hidden=move || state.notice.get().is_none()>
                 {move || state.notice.get().unwrap_or_default()}
             </p>

@@ -7,7 +7,7 @@ use crate::dom;
 use crate::engine::{self, EngineHandle};
 use crate::manifest::TaskChoice;
 use crate::state::{AppState, Phase};
-use crate::tiles::TileChoice;
+use restora_model::tile_choice::TileChoice;
 
 #[component]
 pub fn Toolbar() -> impl IntoView {

@@ -1,17 +1,19 @@
-//! How to split an image for the network in the browser, from a memory estimate.
+//! How to split an image for the network, from a memory estimate: shared by the page and the
+//! command line, so both pick the same tiles for the same image, weights and memory budget.
 //!
-//! The command line's default is the whole image at once (`--tile` omitted, `--overlap 32`);
-//! the app does the same whenever the estimate fits the backend's limits, so its result is the
-//! CLI's for the same image, mask and weights. Above that, "auto" picks the largest of 512, 256
-//! and 128 px tiles that fits (the CLI's `--tile N --overlap 32`), and an explicit choice that
-//! does not fit is refused with a suggestion instead of running out of memory.
+//! "auto" runs the whole image at once whenever the estimate fits the backend's limits (the
+//! result is then exactly the untiled network's); above that it picks the largest of 512, 256
+//! and 128 px tiles that fits (`--overlap 32`), and an explicit choice that does not fit is
+//! refused with a suggestion instead of running out of memory.
 
 use std::fmt;
 
-use restora_model::inference::{TileOptions, SIZE_MULTIPLE};
-use restora_model::RestormerConfig;
+use std::str::FromStr;
 
-/// The CLI's default `--overlap`.
+use crate::inference::{TileOptions, SIZE_MULTIPLE};
+use crate::RestormerConfig;
+
+/// The overlap between tiles (the CLI's default `--overlap`).
 pub const OVERLAP: usize = 32;
 /// Tile sides "auto" tries, largest first.
 pub const AUTO_SIDES: [usize; 3] = [512, 256, 128];
@@ -23,7 +25,7 @@ pub enum TileChoice {
     Auto,
     /// The whole image at once (the CLI's default).
     Whole,
-    /// Tiles of this side with the CLI's default overlap.
+    /// Tiles of this side with the default overlap.
     Side(usize),
 }
 
@@ -43,13 +45,31 @@ impl TileChoice {
     pub fn label(self) -> String {
         match self {
             TileChoice::Auto => "Auto (whole image when it fits)".into(),
-            TileChoice::Whole => "Whole image (as the CLI)".into(),
+            TileChoice::Whole => "Whole image".into(),
             TileChoice::Side(side) => format!("{side} px tiles"),
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
+        name.parse().ok()
+    }
+}
+
+/// `auto`, `whole`, or a tile side in pixels (at least 8).
+impl FromStr for TileChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(TileChoice::Auto),
+            "whole" => Ok(TileChoice::Whole),
+            side => match side.parse::<usize>() {
+                Ok(side) if side >= SIZE_MULTIPLE => Ok(TileChoice::Side(side)),
+                _ => {
+                    Err(format!("{text:?} is not a tile choice: auto, whole or a side of at least {SIZE_MULTIPLE} px"))
+                }
+            },
+        }
     }
 }
 
@@ -65,6 +85,12 @@ pub struct Limits {
 impl Limits {
     /// The CPU backend in wasm32: 4 GiB of linear memory at most, shared with the images.
     pub const CPU: Limits = Limits { largest_tensor: 1 << 30, working_set: 2 << 30 };
+
+    /// A native backend allowed `bytes` for one tile's tensors (no single tensor above 1 GiB, a
+    /// safe binding size for native GPU backends too).
+    pub fn native(bytes: u64) -> Self {
+        Limits { largest_tensor: bytes.min(1 << 30), working_set: bytes }
+    }
 
     /// A WebGPU adapter with these buffer limits (bytes).
     pub fn webgpu(max_storage_buffer_binding_size: u64, max_buffer_size: u64) -> Self {
@@ -161,7 +187,7 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use restora_model::Preset;
+    use crate::Preset;
 
     #[test]
     fn small_images_run_whole_as_the_cli_default() {
@@ -197,5 +223,19 @@ mod tests {
         for choice in TileChoice::ALL {
             assert_eq!(TileChoice::from_name(&choice.name()), Some(choice));
         }
+        assert_eq!("384".parse(), Ok(TileChoice::Side(384)));
+        for bad in ["", "4", "-1", "big", "512px"] {
+            let err = bad.parse::<TileChoice>().unwrap_err();
+            assert!(err.contains("auto, whole"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_24_megapixel_photo_gets_tiles_within_a_native_budget() {
+        let config = RestormerConfig::preset(Preset::Small);
+        let limits = Limits::native(4 << 30);
+        assert_eq!(resolve(TileChoice::Auto, 1024, 576, &config, &limits).unwrap().tile, None);
+        assert_eq!(resolve(TileChoice::Auto, 6000, 4000, &config, &limits).unwrap().tile, Some(512));
+        assert_eq!(resolve(TileChoice::Auto, 20_000, 200, &config, &limits).unwrap().tile, Some(512));
     }
 }
