@@ -34,8 +34,7 @@ pub fn Compare() -> impl IntoView {
     };
     // A new input: draw it and fit it to the view at once, before the browser handles another
     // event. Fitting one animation frame later let a stroke begun in between (a busy main thread
-    // delays frames by seconds) start where the image was at 1:1 and, after the fit moved it,
-    // land outside it: the first stroke on a fresh page was lost.
+    // delays frames) start where the image was at 1:1 and, once the fit moved it, end outside it.
     Effect::new(move |_| {
         let input = state.input.get();
         let Some(canvas) = input_canvas.get() else { return };
