@@ -24,10 +24,20 @@ const TARGET: &str = "wasm32-unknown-unknown";
 /// WebAssembly SIMD for the CPU backend's kernels. Every browser with WebGPU has it.
 const SIMD_CONFIG: &str = r#"target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128"]"#;
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The folder to build into (replaced only if an earlier build made it).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
     pub dist: PathBuf,
+    /// Serve DIR/models.json and the files it lists instead of static/weights/models.json
+    /// (development only; never ship such a dist/).
+    #[arg(long, value_name = "DIR")]
     pub dev_weights: Option<PathBuf>,
+    /// Skip wasm-opt even when it is on PATH (faster iterations).
+    #[arg(long = "no-wasm-opt", action = clap::ArgAction::SetFalse)]
     pub wasm_opt: bool,
+    /// Pass --locked to cargo (Cargo.lock must not change).
+    #[arg(long)]
     pub locked: bool,
 }
 
@@ -35,20 +45,6 @@ impl Options {
     /// The defaults, building into `dist`.
     pub fn new(dist: PathBuf) -> Self {
         Self { dist, dev_weights: None, wasm_opt: true, locked: false }
-    }
-
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self::new(PathBuf::from("dist"));
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--dist" => options.dist = super::value(&arg, &mut args)?.into(),
-                "--dev-weights" => options.dev_weights = Some(super::value(&arg, &mut args)?.into()),
-                "--no-wasm-opt" => options.wasm_opt = false,
-                "--locked" => options.locked = true,
-                other => return Err(format!("unknown option {other:?} for build\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
     }
 }
 

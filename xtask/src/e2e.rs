@@ -16,29 +16,20 @@ use crate::{build, serve};
 /// The fixture used when no `--weights` is given (relative to the workspace root).
 const FIXTURE: &str = "../shared/fixtures/restormer/tiny-withbias/weights.safetensors";
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The weights the site serves as its only model (default: the tiny fixture of ../shared).
+    #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
+    /// Where the tests leave their screenshots.
+    #[arg(long, value_name = "DIR", default_value = "e2e-screenshots")]
     screenshots: PathBuf,
+    /// Pass --locked to cargo (Cargo.lock must not change).
+    #[arg(long)]
     pub locked: bool,
-    /// Passed to the test binary (a test-name filter, `--nocapture` ...).
-    test_args: Vec<String>,
-}
-
-impl Options {
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options =
-            Self { weights: None, screenshots: PathBuf::from("e2e-screenshots"), locked: false, test_args: vec![] };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--weights" => options.weights = Some(super::value(&arg, &mut args)?.into()),
-                "--screenshots" => options.screenshots = super::value(&arg, &mut args)?.into(),
-                "--locked" => options.locked = true,
-                "--" => options.test_args.extend(args.by_ref()),
-                other => return Err(format!("unknown option {other:?} for e2e\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
-    }
+    /// Passed to the test binary after `--` (a test-name filter, `--nocapture` ...).
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
 }
 
 /// Kills chromedriver (and with it any browser left) when the tests end, however they end.

@@ -7,30 +7,20 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The folder to serve (built first when it holds no site yet).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
     dist: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// The port; 0 picks a free one (the first line printed is the URL either way).
+    #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Do not log each request.
+    #[arg(long)]
     quiet: bool,
-}
-
-impl Options {
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self { dist: PathBuf::from("dist"), host: "127.0.0.1".into(), port: 8080, quiet: false };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--dist" => options.dist = super::value(&arg, &mut args)?.into(),
-                "--host" => options.host = super::value(&arg, &mut args)?,
-                "--port" => {
-                    let port = super::value(&arg, &mut args)?;
-                    options.port = port.parse().map_err(|_| format!("--port {port:?} is not a port number"))?;
-                }
-                "--quiet" => options.quiet = true,
-                other => return Err(format!("unknown option {other:?} for serve\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
-    }
 }
 
 impl Options {
