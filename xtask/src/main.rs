@@ -29,8 +29,8 @@ enum Command {
     Build(build::Options),
     /// Serves DIR (default dist/) over HTTP, building it first when it holds no site yet.
     ///
-    /// Correct MIME types (application/wasm). --port 0 picks a free port; the first line printed
-    /// is the URL.
+    /// Correct MIME types (application/wasm), the precompressed .br and .gz copies, ranges and
+    /// conditional requests. --port 0 picks a free port; the first line printed is the URL.
     Serve(serve::Options),
     /// All the tests: `cargo test --workspace`, then `cargo xtask e2e`.
     Test(e2e::Options),
