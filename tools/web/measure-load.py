@@ -13,6 +13,10 @@ worker as a returning visitor has them).
 
   tools/web/measure-load.py --site http://127.0.0.1:8080/ [--rate-mbit 20] [--rtt-ms 40] [--repeat 3]
 
+With `--restore STEM`, after the second visit it also opens that sample, picks `--task` and
+restores `--restore-runs` times, printing the page's own time of each run (`data-elapsed-ms` of
+the result: the first includes loading the weights and starting the CPU worker).
+
 Standard library only (no pip install). Prints one JSON line per visit and a Markdown row per run.
 """
 import argparse
@@ -133,6 +137,48 @@ def visit(driver, session, url, proxy, settle_s):
     return {"ready_ms": round(ready), "bytes": proxy.bytes_down, "requests": proxy.requests}
 
 
+RESTORE = """
+const [stem, task, done] = arguments;
+const el = id => document.querySelector(`[data-testid="${id}"]`);
+const set = (id, value) => {
+  const e = el(id);
+  e.value = value;
+  e.dispatchEvent(new Event('input', {bubbles: true}));
+  e.dispatchEvent(new Event('change', {bubbles: true}));
+};
+const before = el('result-image')?.src;
+const start = () => {
+  // The sample buttons appear once samples.json has arrived.
+  if (!window.__restoraSampleOpened) {
+    const button = el(`sample-${stem}`);
+    if (!button) return setTimeout(start, 50);
+    button.click();
+    window.__restoraSampleOpened = true;
+  }
+  // The input canvas takes the photo's size once it is decoded (a blank canvas is 300 wide).
+  const canvas = el('input-image');
+  if (!canvas || canvas.getAttribute('width') !== String(width) || el('run').disabled) return setTimeout(start, 50);
+  set('task-select', task);
+  el('run').click();
+  const wait = () => {
+    const result = el('result-image');
+    if (result && result.src.startsWith('blob:') && result.src !== before && result.dataset.elapsedMs)
+      return done({ms: Number(result.dataset.elapsedMs), backend: result.dataset.backend,
+                   status: el('status')?.textContent});
+    const error = el('error')?.textContent;
+    if (error) return done({error});
+    setTimeout(wait, 50);
+  };
+  wait();
+};
+let width;
+fetch('samples/samples.json').then(r => r.json()).then(list => {
+  width = list.samples.find(s => s.stem === stem)?.width;
+  start();
+});
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--site", required=True, help="URL of the running site")
@@ -143,6 +189,9 @@ def main():
     parser.add_argument("--settle", type=float, default=2.0, help="seconds without traffic that end a visit")
     parser.add_argument("--label", default="", help="first column of the Markdown rows")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--restore", metavar="STEM", help="after the visits, restore this sample")
+    parser.add_argument("--task", default="denoise")
+    parser.add_argument("--restore-runs", type=int, default=3)
     args = parser.parse_args()
 
     site = urllib.parse.urlsplit(args.site)
@@ -175,11 +224,15 @@ def main():
             try:
                 first = visit(driver, session, url, proxy, args.settle)
                 second = visit(driver, session, url, proxy, args.settle)
+                for name, v in (("first", first), ("second", second)):
+                    print(json.dumps({"run": run + 1, "visit": name, **v}), flush=True)
+                for i in range(args.restore_runs if args.restore else 0):
+                    result = webdriver(driver, "POST", f"/session/{session}/execute/async",
+                                       {"script": RESTORE, "args": [args.restore, args.task]})
+                    print(json.dumps({"run": run + 1, "restore": i + 1, **result}), flush=True)
             finally:
                 webdriver(driver, "DELETE", f"/session/{session}")
                 shutil.rmtree(profile, ignore_errors=True)
-            for name, v in (("first", first), ("second", second)):
-                print(json.dumps({"run": run + 1, "visit": name, **v}), flush=True)
             mb = lambda b: f"{b / 1e6:.2f} MB"
             print(f"| {args.label} | {mb(first['bytes'])} ({first['requests']} req) | {first['ready_ms']} ms "
                   f"| {mb(second['bytes'])} ({second['requests']} req) | {second['ready_ms']} ms |", flush=True)

@@ -96,7 +96,7 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     // 3. wasm-opt, when available.
     let bg = staging.join(format!("{OUT_NAME}_bg.wasm"));
     if options.wasm_opt {
-        optimise(&bg)?;
+        optimise(root, &bg)?;
     }
 
     // 4. Static files, weights, the samples list.
@@ -343,13 +343,25 @@ fn check_replaceable(dist: &Path) -> Result<(), String> {
     }
 }
 
-fn optimise(wasm: &Path) -> Result<(), String> {
-    let tool = match std::env::var_os("WASM_OPT") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => find_on_path("wasm-opt"),
-    };
-    let Some(tool) = tool else {
-        println!("[xtask] wasm-opt not on PATH (Debian: apt-get install binaryen; or set WASM_OPT): skipped");
+/// The wasm-opt to use: `$WASM_OPT`, else npm's binaryen installed in the workspace
+/// (`npm install --no-save binaryen@132`), else the one on `PATH`.
+fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASM_OPT") {
+        return Some(PathBuf::from(path));
+    }
+    let npm = root.join("node_modules/.bin/wasm-opt");
+    if npm.is_file() {
+        return Some(npm);
+    }
+    find_on_path("wasm-opt")
+}
+
+fn optimise(root: &Path, wasm: &Path) -> Result<(), String> {
+    let Some(tool) = find_wasm_opt(root) else {
+        println!(
+            "[xtask] wasm-opt not found: skipped (`npm install --no-save binaryen@132` here, or set WASM_OPT; \
+             it makes the module about 28 % smaller)"
+        );
         return Ok(());
     };
     // Binaryen 108 (Debian bookworm) is known to break the module (see below): do not spend

@@ -27,6 +27,10 @@ pub struct Options {
     /// Pass --locked to cargo (Cargo.lock must not change).
     #[arg(long)]
     pub locked: bool,
+    /// Run wasm-opt on the module as `cargo xtask build` does (when one is found), so the tests
+    /// run what ships; about 4 minutes more on 2 cores. Without it the module is left as built.
+    #[arg(long)]
+    wasm_opt: bool,
     /// Passed to the test binary after `--` (a test-name filter, `--nocapture` ...).
     #[arg(last = true, value_name = "TEST ARGS")]
     pub test_args: Vec<String>,
@@ -71,7 +75,12 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     let dist = target.join("e2e-dist");
     build::run(
         root,
-        &build::Options { dist: dist.clone(), dev_weights: Some(dev_weights), wasm_opt: false, locked: options.locked },
+        &build::Options {
+            dist: dist.clone(),
+            dev_weights: Some(dev_weights),
+            wasm_opt: options.wasm_opt,
+            locked: options.locked,
+        },
     )?;
 
     // 2. The native CLI the browser's results are compared with, and the browser tests: the
