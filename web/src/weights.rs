@@ -36,8 +36,9 @@ pub async fn load(
         }
     }
     let response = dom::fetch(url).await?;
-    let total =
-        response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()).or(expected);
+    // The manifest's size first: a server sending a compressed copy gives the compressed length.
+    let total = expected
+        .or_else(|| response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()));
     let bytes = stream(&response, total, &mut progress).await?;
     if let Some(n) = expected.filter(|&n| n != bytes.len() as u64) {
         return Err(format!("{url}: received {} bytes, the manifest says {n}", bytes.len()));

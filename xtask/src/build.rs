@@ -1,4 +1,5 @@
-//! `cargo xtask build`: restora-web → wasm32 → wasm-bindgen → (wasm-opt) → `dist/` with static/.
+//! `cargo xtask build`: restora-web → wasm32 → wasm-bindgen → (wasm-opt) → `dist/` with static/,
+//! content-hashed names for the module and its JS, `shell.json`, and brotli / gzip copies.
 //!
 //! `dist/` is assembled in a sibling staging folder and swapped in at the end, so a failed build
 //! leaves the previous `dist/` as it was.
@@ -19,17 +20,27 @@ const BIN: &str = "restora-web";
 const OUT_NAME: &str = "restora_web";
 /// A file marking a folder as one this command made (and may therefore replace).
 const MARKER: &str = ".restora-dist";
-/// The app shell's file list for the service worker (`static/sw.js`).
-const SHELL_LIST: &str = "shell.json";
+/// The list of the app shell's URLs, for the service worker (see [`write_shell_list`]).
+const SHELL: &str = "shell.json";
 const TARGET: &str = "wasm32-unknown-unknown";
 /// Added to the wasm32 `rustflags` of `.cargo/config.toml` (cargo appends `--config` arrays):
 /// WebAssembly SIMD for the CPU backend's kernels. Every browser with WebGPU has it.
 const SIMD_CONFIG: &str = r#"target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128"]"#;
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The folder to build into (replaced only if an earlier build made it).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
     pub dist: PathBuf,
+    /// Serve DIR/models.json and the files it lists instead of static/weights/models.json
+    /// (development only; never ship such a dist/).
+    #[arg(long, value_name = "DIR")]
     pub dev_weights: Option<PathBuf>,
+    /// Skip wasm-opt even when it is on PATH (faster iterations).
+    #[arg(long = "no-wasm-opt", action = clap::ArgAction::SetFalse)]
     pub wasm_opt: bool,
+    /// Pass --locked to cargo (Cargo.lock must not change).
+    #[arg(long)]
     pub locked: bool,
 }
 
@@ -37,20 +48,6 @@ impl Options {
     /// The defaults, building into `dist`.
     pub fn new(dist: PathBuf) -> Self {
         Self { dist, dev_weights: None, wasm_opt: true, locked: false }
-    }
-
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self::new(PathBuf::from("dist"));
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--dist" => options.dist = super::value(&arg, &mut args)?.into(),
-                "--dev-weights" => options.dev_weights = Some(super::value(&arg, &mut args)?.into()),
-                "--no-wasm-opt" => options.wasm_opt = false,
-                "--locked" => options.locked = true,
-                other => return Err(format!("unknown option {other:?} for build\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
     }
 }
 
@@ -99,7 +96,7 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     // 3. wasm-opt, when available.
     let bg = staging.join(format!("{OUT_NAME}_bg.wasm"));
     if options.wasm_opt {
-        optimise(&bg)?;
+        optimise(root, &bg)?;
     }
 
     // 4. Static files, weights, the samples list.
@@ -107,11 +104,24 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     copy_static(&static_dir, &staging)?;
     copy_weights(&static_dir.join("weights"), options.dev_weights.as_deref(), &staging.join("weights"))?;
     write_samples_list(&static_dir.join("samples"), &staging.join("samples"))?;
+
+    // 5. Content-hashed names for the module and its JS, the list of the app shell, and the
+    //    compressed copies of everything that compresses.
+    let (js, wasm) = fingerprint(&staging)?;
+    println!("[xtask] hashed names: {js}, {wasm}");
+    write_shell_list(&staging)?;
+    let step = Instant::now();
+    let (original, brotli) = compress_all(&staging)?;
+    println!(
+        "[xtask] brotli and gzip copies: {} → {} (brotli) in {:.1} s",
+        megabytes(original),
+        megabytes(brotli),
+        step.elapsed().as_secs_f64()
+    );
     fs::write(staging.join(MARKER), "made by `cargo xtask build`; replaced by the next build\n")
         .map_err(|e| format!("cannot write the marker: {e}"))?;
-    write_shell_list(&staging)?;
 
-    // 5. Swap.
+    // 6. Swap.
     if dist.exists() {
         fs::remove_dir_all(&dist).map_err(|e| format!("cannot remove the old {}: {e}", dist.display()))?;
     }
@@ -119,15 +129,182 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
 
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     println!(
-        "[xtask] {} ready in {:.1} s: {} (wasm {}, js {}, total {})",
+        "[xtask] {} ready in {:.1} s: index.html (wasm {}, brotli {}; js {}; total {} without the compressed copies)",
         dist.display(),
         start.elapsed().as_secs_f64(),
-        "index.html",
-        megabytes(size(&dist.join(format!("{OUT_NAME}_bg.wasm")))),
-        megabytes(size(&dist.join(format!("{OUT_NAME}.js")))),
-        megabytes(folder_size(&dist)),
+        megabytes(size(&dist.join(&wasm))),
+        megabytes(size(&dist.join(format!("{wasm}.br")))),
+        megabytes(size(&dist.join(&js))),
+        megabytes(folder_size(&dist, &|p| !is_compressed_copy(p))),
     );
     Ok(())
+}
+
+/// Renames wasm-bindgen's module and JS to `<name>-<hash>.<ext>` (16 hex digits of the SHA-256 of
+/// the content), so they can be cached for good, and rewrites every reference to them: the JS's
+/// own default URL of the module, and `boot.js` (the page's start-up) and `worker.js` (the CPU
+/// worker), the only two files that load them. Returns the new names (JS, wasm).
+fn fingerprint(staging: &Path) -> Result<(String, String), String> {
+    let (js_name, wasm_name) = (format!("{OUT_NAME}.js"), format!("{OUT_NAME}_bg.wasm"));
+    let wasm_hashed = format!("{OUT_NAME}_bg-{}.wasm", content_hash(&read(&staging.join(&wasm_name))?));
+    rename(&staging.join(&wasm_name), &staging.join(&wasm_hashed))?;
+    // The JS names the module as its default URL: rewritten before hashing the JS, so the JS's
+    // hash covers the module's.
+    let js = fs::read_to_string(staging.join(&js_name)).map_err(|e| format!("cannot read {js_name}: {e}"))?;
+    let js = js.replace(&wasm_name, &wasm_hashed);
+    let js_hashed = format!("{OUT_NAME}-{}.js", content_hash(js.as_bytes()));
+    write(&staging.join(&js_hashed), js.as_bytes())?;
+    fs::remove_file(staging.join(&js_name)).map_err(|e| format!("cannot remove {js_name}: {e}"))?;
+    // The loaders keep their names (index.html and the app's wasm name them), so they are served
+    // with `no-cache` and revalidated; each must name both files, or the page would not start.
+    for loader in ["boot.js", "worker.js"] {
+        let path = staging.join(loader);
+        let text = fs::read_to_string(&path).map_err(|e| format!("cannot read static/{loader}: {e}"))?;
+        let js_reference = format!("./{js_name}");
+        for reference in [js_reference.as_str(), wasm_name.as_str()] {
+            if !text.contains(reference) {
+                return Err(format!(
+                    "static/{loader} does not name {reference:?}: the build rewrites that reference to the \
+                     content-hashed file, so the loader must keep naming it literally"
+                ));
+            }
+        }
+        let text = text.replace(&js_reference, &format!("./{js_hashed}")).replace(&wasm_name, &wasm_hashed);
+        write(&path, text.as_bytes())?;
+    }
+    Ok((js_hashed, wasm_hashed))
+}
+
+/// 16 hex digits of the SHA-256 of `bytes`: enough that two builds never share a name by chance.
+fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a file name holds a content hash (`<stem>-<16 hex digits>.<ext>`), as
+/// [`fingerprint`] writes them: such a file never changes under its name.
+pub fn is_hashed(name: &str) -> bool {
+    let stem = name.split_once('.').map_or(name, |(stem, _)| stem);
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `shell.json`: the relative URLs of every file the app needs to start and to restore offline
+/// (the service worker precaches them at install), sorted, `./` first. Weights are left out: the
+/// app keeps the one it uses in its own cache, and the others may never be needed. So are the
+/// service worker itself, this list, and the compressed copies (the browser asks for the plain
+/// name). Everything else the build put in the site is in it, so a file added to static/ is too.
+fn write_shell_list(staging: &Path) -> Result<(), String> {
+    let mut files = Vec::new();
+    list_files(staging, staging, &mut files)?;
+    let mut urls: Vec<String> = files
+        .into_iter()
+        .filter(|f| !f.starts_with('.') && f != "sw.js" && f != SHELL)
+        .filter(|f| !f.starts_with("weights/") || f == "weights/models.json")
+        .collect();
+    urls.sort();
+    urls.insert(0, "./".into());
+    let json = serde_json::to_string_pretty(&urls).expect("JSON");
+    write(&staging.join(SHELL), json.as_bytes())?;
+    println!("[xtask] {SHELL}: {} URLs", urls.len());
+    Ok(())
+}
+
+/// The files under `dir`, as `/`-separated paths relative to `base`.
+fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
+    for entry in read_dir(dir)? {
+        let path = entry.path();
+        if path.is_dir() {
+            list_files(base, &path, out)?;
+        } else {
+            let relative = path.strip_prefix(base).expect("inside the base");
+            let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+            out.push(
+                parts.ok_or_else(|| format!("{}: file names in the site must be UTF-8", path.display()))?.join("/"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Extensions given `.br` and `.gz` copies: text, the module, and weights (float tensors shrink
+/// by a few percent only, but every byte counts on a phone's connection).
+const COMPRESSIBLE: &[&str] = &["wasm", "js", "mjs", "css", "json", "html", "svg", "txt", "md", "safetensors"];
+
+fn is_compressed_copy(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("br" | "gz"))
+}
+
+/// Writes `<file>.br` (brotli, best quality) and `<file>.gz` (gzip -9) beside every compressible
+/// file of the site, on two threads; a copy that would not be smaller is not written (the server
+/// then sends the file as is). Returns the total size of the compressible files and of their
+/// brotli copies.
+fn compress_all(site: &Path) -> Result<(u64, u64), String> {
+    let mut files = Vec::new();
+    list_files(site, site, &mut files)?;
+    let mut files: Vec<PathBuf> = files
+        .into_iter()
+        .map(|f| site.join(f))
+        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| COMPRESSIBLE.contains(&e)))
+        .collect();
+    // The largest first, so the two threads finish together.
+    files.sort_by_key(|p| std::cmp::Reverse(fs::metadata(p).map(|m| m.len()).unwrap_or(0)));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<(u64, u64), String> {
+        let mut totals = (0, 0);
+        while let Some(path) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let data = read(path)?;
+            let br = brotli(&data);
+            let gz = gzip(&data).map_err(|e| format!("gzip of {}: {e}", path.display()))?;
+            for (ext, copy) in [("br", &br), ("gz", &gz)] {
+                if copy.len() < data.len() {
+                    write(&path.with_file_name(format!("{}.{ext}", file_name(path))), copy)?;
+                }
+            }
+            totals.0 += data.len() as u64;
+            totals.1 += br.len().min(data.len()) as u64;
+        }
+        Ok(totals)
+    };
+    std::thread::scope(|scope| {
+        let other = scope.spawn(work);
+        let mine = work()?;
+        let theirs = other.join().map_err(|_| "a compression thread panicked".to_string())??;
+        Ok((mine.0 + theirs.0, mine.1 + theirs.1))
+    })
+}
+
+fn brotli(data: &[u8]) -> Vec<u8> {
+    // Quality 11 with a 16 MiB window (the largest standard one): the best ratio; a wasm of
+    // 20 MB takes about a minute here, once per build.
+    let params = ::brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
+    let mut out = Vec::with_capacity(data.len() / 3);
+    ::brotli::BrotliCompress(&mut &data[..], &mut out, &params).expect("brotli into memory cannot fail");
+    out
+}
+
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::best());
+    encoder.write_all(data)?;
+    encoder.finish()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), String> {
+    fs::rename(from, to).map_err(|e| format!("cannot rename {} to {}: {e}", from.display(), to.display()))
 }
 
 /// The `wasm-bindgen` crate in Cargo.lock must be the version of the library linked here.
@@ -166,13 +343,25 @@ fn check_replaceable(dist: &Path) -> Result<(), String> {
     }
 }
 
-fn optimise(wasm: &Path) -> Result<(), String> {
-    let tool = match std::env::var_os("WASM_OPT") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => find_on_path("wasm-opt"),
-    };
-    let Some(tool) = tool else {
-        println!("[xtask] wasm-opt not on PATH (Debian: apt-get install binaryen; or set WASM_OPT): skipped");
+/// The wasm-opt to use: `$WASM_OPT`, else npm's binaryen installed in the workspace
+/// (`npm install --no-save binaryen@132`), else the one on `PATH`.
+fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASM_OPT") {
+        return Some(PathBuf::from(path));
+    }
+    let npm = root.join("node_modules/.bin/wasm-opt");
+    if npm.is_file() {
+        return Some(npm);
+    }
+    find_on_path("wasm-opt")
+}
+
+fn optimise(root: &Path, wasm: &Path) -> Result<(), String> {
+    let Some(tool) = find_wasm_opt(root) else {
+        println!(
+            "[xtask] wasm-opt not found: skipped (`npm install --no-save binaryen@132` here, or set WASM_OPT; \
+             it makes the module about 28 % smaller)"
+        );
         return Ok(());
     };
     // Binaryen 108 (Debian bookworm) is known to break the module (see below): do not spend
@@ -441,29 +630,6 @@ fn write_samples_list(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// Width and height from a PNG header.
-/// `shell.json`: the URLs (relative to the site) of every file the page needs to start and
-/// restore offline, which the service worker caches at install. Weights are left out (the page
-/// keeps the ones it uses in the Cache API), as are the service worker itself and the marker.
-fn write_shell_list(site: &Path) -> Result<(), String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), String> {
-        for entry in read_dir(dir)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, &format!("{prefix}{name}/"), out)?;
-            } else if !(name.contains(".safetensors") || name == "sw.js" || name == MARKER || name == SHELL_LIST) {
-                out.push(format!("{prefix}{name}"));
-            }
-        }
-        Ok(())
-    }
-    let mut urls = vec!["./".to_string()];
-    walk(site, "", &mut urls)?;
-    urls.sort();
-    let json = serde_json::to_string_pretty(&urls).map_err(|e| e.to_string())?;
-    fs::write(site.join(SHELL_LIST), json).map_err(|e| format!("cannot write {SHELL_LIST}: {e}"))
-}
-
 fn png_size(path: &Path) -> Option<(u32, u32)> {
     let bytes = fs::read(path).ok()?;
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
@@ -494,7 +660,7 @@ fn copy_recursive(from: &Path, to: &Path) -> Result<(), String> {
     }
 }
 
-fn folder_size(dir: &Path) -> u64 {
+fn folder_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> u64 {
     fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -502,9 +668,11 @@ fn folder_size(dir: &Path) -> u64 {
         .map(|e| {
             let path = e.path();
             if path.is_dir() {
-                folder_size(&path)
-            } else {
+                folder_size(&path, keep)
+            } else if keep(&path) {
                 e.metadata().map(|m| m.len()).unwrap_or(0)
+            } else {
+                0
             }
         })
         .sum()
@@ -517,23 +685,6 @@ fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_shell_list_holds_every_file_but_weights_and_the_service_worker() {
-        let site = std::env::temp_dir().join(format!("restora-shell-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&site);
-        for file in
-            ["index.html", "boot.js", "sw.js", MARKER, "samples/a.png", "weights/models.json", "weights/m.safetensors"]
-        {
-            let path = site.join(file);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, b"x").unwrap();
-        }
-        write_shell_list(&site).unwrap();
-        let urls: Vec<String> = serde_json::from_slice(&fs::read(site.join(SHELL_LIST)).unwrap()).unwrap();
-        fs::remove_dir_all(&site).unwrap();
-        assert_eq!(urls, ["./", "boot.js", "index.html", "samples/a.png", "weights/models.json"]);
-    }
 
     #[test]
     fn png_size_reads_the_header() {
@@ -559,5 +710,88 @@ mod tests {
     #[test]
     fn lock_and_library_agree_on_wasm_bindgen() {
         check_bindgen_version(&super::super::root()).unwrap();
+    }
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        assert!(is_hashed("restora_web_bg-0123456789abcdef.wasm"));
+        assert!(is_hashed("restora_web-0123456789abcdef.js"));
+        assert_eq!(content_hash(b"").len(), 16);
+        assert!(is_hashed(&format!("a-{}.js", content_hash(b"x"))));
+        for name in ["index.html", "restora_web.js", "sw.js", "a-0123456789ABCDEF.js", "a-0123.js", "models.json"] {
+            assert!(!is_hashed(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_rewrites_every_reference_and_the_shell_lists_the_app() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let site = dir.path();
+        std::fs::write(site.join("restora_web_bg.wasm"), b"\0asm module").unwrap();
+        std::fs::write(site.join("restora_web.js"), "new URL('restora_web_bg.wasm', import.meta.url)").unwrap();
+        std::fs::write(site.join("boot.js"), "import init from \"./restora_web.js\"; fetch(\"restora_web_bg.wasm\")")
+            .unwrap();
+        std::fs::write(
+            site.join("worker.js"),
+            "import init from \"./restora_web.js\"; new URL(\"restora_web_bg.wasm\")",
+        )
+        .unwrap();
+        for file in ["index.html", "sw.js", "style.css", "samples/samples.json", "samples/a.png", "weights/models.json"]
+        {
+            std::fs::create_dir_all(site.join(file).parent().unwrap()).unwrap();
+            std::fs::write(site.join(file), file).unwrap();
+        }
+        std::fs::write(site.join("weights/m.safetensors"), [0u8; 4000]).unwrap();
+        let (js, wasm) = fingerprint(site).unwrap();
+        assert!(is_hashed(&js) && is_hashed(&wasm), "{js} {wasm}");
+        assert!(!site.join("restora_web.js").exists() && !site.join("restora_web_bg.wasm").exists());
+        assert_eq!(std::fs::read(site.join(&wasm)).unwrap(), b"\0asm module");
+        assert!(std::fs::read_to_string(site.join(&js)).unwrap().contains(&format!("'{wasm}'")));
+        for loader in ["boot.js", "worker.js"] {
+            let text = std::fs::read_to_string(site.join(loader)).unwrap();
+            assert!(text.contains(&format!("\"./{js}\"")) && text.contains(&format!("\"{wasm}\"")), "{text}");
+        }
+
+        write_shell_list(site).unwrap();
+        let shell: Vec<String> = serde_json::from_slice(&std::fs::read(site.join(SHELL)).unwrap()).unwrap();
+        let mut expected = vec![
+            "./",
+            "boot.js",
+            "index.html",
+            &js,
+            &wasm,
+            "samples/a.png",
+            "samples/samples.json",
+            "style.css",
+            "weights/models.json",
+            "worker.js",
+        ];
+        expected[1..].sort();
+        assert_eq!(shell, expected);
+
+        compress_all(site).unwrap();
+        let br = std::fs::read(site.join("weights/m.safetensors.br")).unwrap();
+        let mut plain = Vec::new();
+        ::brotli::BrotliDecompress(&mut &br[..], &mut plain).unwrap();
+        assert_eq!(plain, [0u8; 4000]);
+        let gz = std::fs::read(site.join("weights/m.safetensors.gz")).unwrap();
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
+        assert_eq!(plain, [0u8; 4000]);
+        // Too small to gain anything: sent as is.
+        assert!(!site.join("samples/a.png.br").exists() && !site.join("sw.js.br").exists());
+    }
+
+    #[test]
+    fn a_loader_that_no_longer_names_the_module_is_an_error() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let site = dir.path();
+        std::fs::write(site.join("restora_web_bg.wasm"), b"\0asm").unwrap();
+        std::fs::write(site.join("restora_web.js"), "js").unwrap();
+        std::fs::write(site.join("boot.js"), "import init from \"./app.js\"").unwrap();
+        std::fs::write(site.join("worker.js"), "import init from \"./restora_web.js\"; \"restora_web_bg.wasm\"")
+            .unwrap();
+        let error = fingerprint(site).unwrap_err();
+        assert!(error.contains("boot.js") && error.contains("restora_web.js"), "{error}");
     }
 }

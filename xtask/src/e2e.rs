@@ -16,29 +16,24 @@ use crate::{build, serve};
 /// The fixture used when no `--weights` is given (relative to the workspace root).
 const FIXTURE: &str = "../shared/fixtures/restormer/tiny-withbias/weights.safetensors";
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The weights the site serves as its only model (default: the tiny fixture of ../shared).
+    #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
+    /// Where the tests leave their screenshots.
+    #[arg(long, value_name = "DIR", default_value = "e2e-screenshots")]
     screenshots: PathBuf,
+    /// Pass --locked to cargo (Cargo.lock must not change).
+    #[arg(long)]
     pub locked: bool,
-    /// Passed to the test binary (a test-name filter, `--nocapture` ...).
-    test_args: Vec<String>,
-}
-
-impl Options {
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options =
-            Self { weights: None, screenshots: PathBuf::from("e2e-screenshots"), locked: false, test_args: vec![] };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--weights" => options.weights = Some(super::value(&arg, &mut args)?.into()),
-                "--screenshots" => options.screenshots = super::value(&arg, &mut args)?.into(),
-                "--locked" => options.locked = true,
-                "--" => options.test_args.extend(args.by_ref()),
-                other => return Err(format!("unknown option {other:?} for e2e\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
-    }
+    /// Run wasm-opt on the module as `cargo xtask build` does (when one is found), so the tests
+    /// run what ships; about 4 minutes more on 2 cores. Without it the module is left as built.
+    #[arg(long)]
+    wasm_opt: bool,
+    /// Passed to the test binary after `--` (a test-name filter, `--nocapture` ...).
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
 }
 
 /// Kills chromedriver (and with it any browser left) when the tests end, however they end.
@@ -80,7 +75,12 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     let dist = target.join("e2e-dist");
     build::run(
         root,
-        &build::Options { dist: dist.clone(), dev_weights: Some(dev_weights), wasm_opt: false, locked: options.locked },
+        &build::Options {
+            dist: dist.clone(),
+            dev_weights: Some(dev_weights),
+            wasm_opt: options.wasm_opt,
+            locked: options.locked,
+        },
     )?;
 
     // 2. The native CLI the browser's results are compared with, and the browser tests: the

@@ -6,29 +6,42 @@ mod build;
 mod e2e;
 mod serve;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage:
-  cargo xtask build [--dist DIR] [--dev-weights DIR] [--no-wasm-opt] [--locked]
-      Builds restora-web for wasm32-unknown-unknown (release), runs wasm-bindgen (the library,
-      pinned to the wasm-bindgen version of Cargo.lock), wasm-opt -O2 when it is on PATH, and
-      copies static/ into DIR (default dist/). The wasm build uses $CARGO_TARGET_DIR, else target/.
-      --dev-weights DIR  serve DIR/models.json and the files it lists instead of
-                         static/weights/models.json (development only; never shipped)
-  cargo xtask serve [--port 8080] [--dist DIR] [--host 127.0.0.1] [--quiet]
-      Serves DIR (default dist/) over HTTP with correct MIME types (application/wasm).
-      --port 0 picks a free port; the first line printed is the URL. Builds DIR first when it
-      holds no site yet.
-  cargo xtask test [--locked] [E2E OPTIONS]
-      All the tests: `cargo test --workspace`, then `cargo xtask e2e`.
-  cargo xtask e2e [--weights FILE] [--screenshots DIR] [--locked] [-- TEST FILTER]
-      The browser end-to-end tests: builds the site with FILE as its only model (default: the
-      tiny official-Restormer fixture in ../shared/fixtures) into $CARGO_TARGET_DIR/e2e-dist,
-      builds train-native, serves the site, starts chromedriver and runs the `browser` tests of
-      restora-tests (headless Chromium, WebGPU on SwiftShader). Screenshots go to DIR
-      (default e2e-screenshots/).";
+use clap::{Parser, Subcommand};
+
+/// The command line. Every command has `--help`; the doc comments below are its text.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Restora's build commands", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Builds the web app into DIR (default dist/).
+    ///
+    /// Builds restora-web for wasm32-unknown-unknown (release), runs wasm-bindgen (the library,
+    /// pinned to the wasm-bindgen version of Cargo.lock), wasm-opt -O2 when it is on PATH, and
+    /// copies static/ into DIR. The wasm build uses $CARGO_TARGET_DIR, else target/.
+    Build(build::Options),
+    /// Serves DIR (default dist/) over HTTP, building it first when it holds no site yet.
+    ///
+    /// Correct MIME types (application/wasm), the precompressed .br and .gz copies, ranges and
+    /// conditional requests. --port 0 picks a free port; the first line printed is the URL.
+    Serve(serve::Options),
+    /// All the tests: `cargo test --workspace`, then `cargo xtask e2e`.
+    Test(e2e::Options),
+    /// The browser end-to-end tests in headless Chromium (WebGPU on SwiftShader, and the CPU).
+    ///
+    /// Builds the site with FILE as its only model (default: the tiny official-Restormer fixture
+    /// in ../shared/fixtures) into $CARGO_TARGET_DIR/e2e-dist, builds train-native, serves the
+    /// site, starts chromedriver and runs the `browser` tests of restora-tests. Screenshots go to
+    /// DIR (default e2e-screenshots/).
+    E2e(e2e::Options),
+}
 
 /// The workspace root (the xtask lives in `<root>/xtask`).
 fn root() -> PathBuf {
@@ -39,35 +52,28 @@ fn root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let result = match args.next().as_deref() {
-        Some("build") => build::Options::parse(args).and_then(|o| build::run(&root(), &o)),
-        Some("serve") => serve::Options::parse(args).and_then(|o| {
+    let result = match Cli::parse().command {
+        Command::Build(o) => build::run(&root(), &o),
+        Command::Serve(o) => {
             // On a fresh clone the site is built first, so `cargo xtask serve` is the one command.
             let dist = o.dist(&root());
             if !dist.join("index.html").is_file() {
                 eprintln!("[xtask] {} has no site yet: building it first", dist.display());
-                build::run(&root(), &build::Options::new(dist))?;
+                build::run(&root(), &build::Options::new(dist)).and_then(|()| serve::run(&root(), &o))
+            } else {
+                serve::run(&root(), &o)
             }
-            serve::run(&root(), &o)
-        }),
-        Some("e2e") => e2e::Options::parse(args).and_then(|o| e2e::run(&root(), &o)),
+        }
+        Command::E2e(o) => e2e::run(&root(), &o),
         // The README's test command: every test of the workspace, then the browser tests.
-        Some("test") => e2e::Options::parse(args).and_then(|o| {
+        Command::Test(o) => {
             let mut command = cargo();
             command.current_dir(root()).args(["test", "--workspace"]);
             if o.locked {
                 command.arg("--locked");
             }
-            e2e::run_status(&mut command, "cargo test --workspace")?;
-            e2e::run(&root(), &o)
-        }),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            Ok(())
+            e2e::run_status(&mut command, "cargo test --workspace").and_then(|()| e2e::run(&root(), &o))
         }
-        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
-        None => Err(USAGE.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
 }
 
 /// Where cargo builds: `$CARGO_TARGET_DIR` (absolute, or relative to the root), else `target/`.
-fn target_dir(root: &std::path::Path) -> PathBuf {
+fn target_dir(root: &Path) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     if dir.is_absolute() {
         dir
@@ -93,7 +99,40 @@ fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// The value after a flag, or a message naming the flag.
-fn value(flag: &str, args: &mut impl Iterator<Item = String>) -> Result<String, String> {
-    args.next().ok_or_else(|| format!("{flag} needs a value"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_as_before() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()));
+        let Ok(Cli { command: Command::Build(o) }) = parse(&["build"]) else { panic!("build") };
+        assert!(o.wasm_opt && !o.locked && o.dist == Path::new("dist") && o.dev_weights.is_none());
+        let Ok(Cli { command: Command::Build(o) }) =
+            parse(&["build", "--no-wasm-opt", "--locked", "--dist", "d", "--dev-weights", "w"])
+        else {
+            panic!("build with flags")
+        };
+        assert!(
+            !o.wasm_opt && o.locked && o.dist == Path::new("d") && o.dev_weights.as_deref() == Some(Path::new("w"))
+        );
+        assert!(matches!(
+            parse(&["serve", "--port", "0", "--quiet", "--host", "0.0.0.0"]),
+            Ok(Cli { command: Command::Serve(_) })
+        ));
+        assert!(parse(&["serve", "--port", "http"]).is_err(), "a port must be a number");
+        assert!(parse(&["build", "--bogus"]).is_err(), "unknown flags are refused");
+        assert!(parse(&["frobnicate"]).is_err(), "unknown commands are refused");
+        let Ok(Cli { command: Command::E2e(o) }) = parse(&["e2e", "--locked", "--", "measure", "--nocapture"]) else {
+            panic!("e2e")
+        };
+        assert!(o.locked);
+        assert_eq!(o.test_args, ["measure", "--nocapture"]);
+    }
 }

@@ -1,36 +1,41 @@
-//! `cargo xtask serve`: a small static file server for `dist/` (std only, one thread per
-//! connection, GET and HEAD, `Connection: close`), bound to localhost.
+//! `cargo xtask serve`: `dist/` over HTTP as a production static host would serve it: axum with
+//! tower-http's `ServeDir`, which answers GET and HEAD with the MIME type of the extension
+//! (`application/wasm` for the module), the precompressed `.br` / `.gz` copies that `cargo xtask
+//! build` writes (by the request's `Accept-Encoding`), byte ranges and conditional requests
+//! (`Last-Modified` / `If-Modified-Since`), and nothing outside the folder. On top of it, the cache
+//! policy of the site: content-hashed files are immutable for a year, everything else is revalidated
+//! on every use (`no-cache`), so a rebuilt site is seen at once.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 
+use axum::extract::Request;
+use axum::http::header::{HeaderValue, CACHE_CONTROL, VARY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tower_http::services::ServeDir;
+
+/// For files whose name holds a hash of their content: they never change under that name.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// For every other file: the browser may keep a copy but asks the server (a 304 is cheap) first.
+pub const NO_CACHE: &str = "no-cache";
+
+#[derive(clap::Args)]
 pub struct Options {
+    /// The folder to serve (built first when it holds no site yet).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
     dist: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// The port; 0 picks a free one (the first line printed is the URL either way).
+    #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Do not log each request.
+    #[arg(long)]
     quiet: bool,
-}
-
-impl Options {
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self { dist: PathBuf::from("dist"), host: "127.0.0.1".into(), port: 8080, quiet: false };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--dist" => options.dist = super::value(&arg, &mut args)?.into(),
-                "--host" => options.host = super::value(&arg, &mut args)?,
-                "--port" => {
-                    let port = super::value(&arg, &mut args)?;
-                    options.port = port.parse().map_err(|_| format!("--port {port:?} is not a port number"))?;
-                }
-                "--quiet" => options.quiet = true,
-                other => return Err(format!("unknown option {other:?} for serve\n{}", super::USAGE)),
-            }
-        }
-        Ok(options)
-    }
 }
 
 impl Options {
@@ -51,16 +56,20 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
     // The first line is the URL (tests started with --port 0 read it).
     println!("http://{address}/");
     eprintln!("[xtask] serving {} (Ctrl-C stops)", dist.display());
+    use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    accept(listener, dist, options.quiet);
-    Ok(())
+    serve(listener, dist, options.quiet)
 }
 
 /// Serves `dist` on a free localhost port from a background thread, quietly; returns the URL.
 pub fn spawn(dist: &Path) -> Result<String, String> {
     let (listener, dist) = bind(dist, "127.0.0.1", 0)?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || accept(listener, dist, true));
+    std::thread::spawn(move || {
+        if let Err(e) = serve(listener, dist, true) {
+            eprintln!("[xtask] the site's server stopped: {e}");
+        }
+    });
     Ok(format!("http://{address}/"))
 }
 
@@ -74,159 +83,121 @@ fn bind(dist: &Path, host: &str, port: u16) -> Result<(TcpListener, PathBuf), St
     Ok((listener, dist))
 }
 
-/// One thread per connection, forever.
-fn accept(listener: TcpListener, dist: PathBuf, quiet: bool) {
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let dist = dist.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = handle(stream, &dist, quiet) {
-                if !quiet {
-                    eprintln!("[xtask] connection error: {e}");
-                }
-            }
-        });
-    }
+/// The site's routes: every path is a file of `dist`.
+fn app(dist: &Path, quiet: bool) -> Router {
+    let files = ServeDir::new(dist)
+        .precompressed_br()
+        .precompressed_gzip()
+        .append_index_html_on_directories(true)
+        .not_found_service(axum::routing::any(|| async { "not found\n" }));
+    Router::new().fallback_service(files).layer(middleware::from_fn(move |request: Request, next: Next| async move {
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let mut response = next.run(request).await;
+        let status = response.status();
+        let headers = response.headers_mut();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            let name = uri.path().rsplit('/').next().unwrap_or("");
+            let policy = if crate::build::is_hashed(name) { IMMUTABLE } else { NO_CACHE };
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+            // The body depends on Accept-Encoding (a .br or .gz copy may be sent): caches must
+            // keep one copy per encoding.
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if !quiet {
+            let encoding = response
+                .headers()
+                .get(axum::http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            eprintln!("[xtask] {method} {uri} {}{encoding}", status.as_u16());
+        }
+        Ok::<Response, std::convert::Infallible>(response)
+    }))
 }
 
-fn handle(stream: TcpStream, dist: &Path, quiet: bool) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.by_ref().take(8192).read_line(&mut request_line)?;
-    // Drain the headers (no body is expected for GET and HEAD).
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.by_ref().take(8192).read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let mut out = stream;
-    let status = match method {
-        "GET" | "HEAD" => match resolve(dist, target) {
-            Some(path) => {
-                let mut file = File::open(&path)?;
-                let len = file.metadata()?.len();
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\n\
-                     X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-                    mime(&path)
-                )?;
-                if method == "GET" {
-                    std::io::copy(&mut file, &mut out)?;
-                }
-                200
-            }
-            None => {
-                let body = b"not found\n";
-                write!(
-                    out,
-                    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n",
-                    body.len()
-                )?;
-                if method == "GET" {
-                    out.write_all(body)?;
-                }
-                404
-            }
-        },
-        _ => {
-            write!(
-                out,
-                "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )?;
-            405
-        }
-    };
-    out.flush()?;
-    if !quiet {
-        eprintln!("[xtask] {method} {target} {status}");
-    }
-    Ok(())
-}
-
-/// The file a request target names inside `dist`: query and fragment dropped, percent-decoded,
-/// no `..`, folders answered with their `index.html`. `None` when there is no such file.
-fn resolve(dist: &Path, target: &str) -> Option<PathBuf> {
-    let path = target.split(['?', '#']).next()?;
-    let decoded = percent_decode(path)?;
-    let mut file = dist.to_path_buf();
-    for component in Path::new(decoded.trim_start_matches('/')).components() {
-        match component {
-            Component::Normal(part) => file.push(part),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    if file.is_dir() {
-        file.push("index.html");
-    }
-    // Symlinks must not lead out of dist/.
-    let file = file.canonicalize().ok()?;
-    (file.starts_with(dist) && file.is_file()).then_some(file)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let decoded = String::from_utf8(out).ok()?;
-    (!decoded.contains('\0') && !decoded.contains('\\')).then_some(decoded)
-}
-
-/// Content type by extension.
-fn mime(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("wasm") => "application/wasm",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json") => "application/json",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        Some("svg") => "image/svg+xml",
-        Some("ico") => "image/x-icon",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("md") => "text/markdown; charset=utf-8",
-        Some("webmanifest") => "application/manifest+json",
-        _ => "application/octet-stream",
-    }
+/// Runs the server on `listener` until the process ends.
+fn serve(listener: TcpListener, dist: PathBuf, quiet: bool) -> Result<(), String> {
+    listener.set_nonblocking(true).map_err(|e| format!("cannot configure the socket: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
+        axum::serve(listener, app(&dist, quiet)).await.map_err(|e| format!("the server failed: {e}"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    /// One HTTP/1.1 request to the server; the answer's head (lower case) and body.
+    fn get(url: &str, path: &str, headers: &str) -> (String, Vec<u8>) {
+        let (head, body) = get_raw(url, path, headers);
+        (head.to_ascii_lowercase(), body)
+    }
+
+    /// One raw HTTP/1.1 request to the server; the answer's head as sent, and body.
+    fn get_raw(url: &str, path: &str, headers: &str) -> (String, Vec<u8>) {
+        let address = url.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        (String::from_utf8_lossy(&answer[..split]).into_owned(), answer[split + 4..].to_vec())
+    }
 
     #[test]
-    fn targets_resolve_inside_dist_only() {
-        let dir = std::env::temp_dir().join(format!("xtask-serve-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("sub dir")).unwrap();
-        std::fs::write(dir.join("index.html"), "i").unwrap();
-        std::fs::write(dir.join("sub dir/a.wasm"), "w").unwrap();
-        let dist = dir.canonicalize().unwrap();
-        assert_eq!(resolve(&dist, "/"), Some(dist.join("index.html")));
-        assert_eq!(resolve(&dist, "/?backend=cpu"), Some(dist.join("index.html")));
-        assert_eq!(resolve(&dist, "/sub%20dir/a.wasm"), Some(dist.join("sub dir/a.wasm")));
-        assert_eq!(resolve(&dist, "/../Cargo.toml"), None);
-        assert_eq!(resolve(&dist, "/sub%20dir/%2e%2e/%2e%2e/etc/passwd"), None);
-        assert_eq!(resolve(&dist, "/missing.js"), None);
-        assert_eq!(mime(Path::new("x.wasm")), "application/wasm");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn serves_files_compressed_cached_and_only_inside_dist() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let site = dir.path().join("site");
+        std::fs::create_dir_all(site.join("sub dir")).unwrap();
+        std::fs::write(site.join("index.html"), "<p>i</p>").unwrap();
+        std::fs::write(site.join("sub dir/a.wasm"), "wasm bytes").unwrap();
+        std::fs::write(site.join("app-0123456789abcdef.js"), "plain").unwrap();
+        std::fs::write(site.join("app-0123456789abcdef.js.br"), "brotli").unwrap();
+        std::fs::write(site.join("app-0123456789abcdef.js.gz"), "gzip").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "outside").unwrap();
+        let url = spawn(&site).unwrap();
+
+        let (head, body) = get(&url, "/?backend=cpu", "");
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/html") && head.contains("cache-control: no-cache"), "{head}");
+        assert_eq!(body, b"<p>i</p>");
+
+        let (head, body) = get(&url, "/sub%20dir/a.wasm", "");
+        assert!(head.contains("content-type: application/wasm"), "{head}");
+        assert_eq!(body, b"wasm bytes");
+
+        let (head, body) = get(&url, "/app-0123456789abcdef.js", "Accept-Encoding: gzip, br\r\n");
+        assert!(head.contains("content-encoding: br") && head.contains("immutable"), "{head}");
+        assert!(head.contains("content-type: text/javascript"), "{head}");
+        assert_eq!(body, b"brotli");
+        let (head, body) = get(&url, "/app-0123456789abcdef.js", "Accept-Encoding: gzip\r\n");
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        assert_eq!(body, b"gzip");
+        let (head, body) = get(&url, "/app-0123456789abcdef.js", "");
+        assert!(!head.contains("content-encoding"), "{head}");
+        assert_eq!(body, b"plain");
+
+        let (head, body) = get(&url, "/sub%20dir/a.wasm", "Range: bytes=5-\r\n");
+        assert!(head.starts_with("http/1.1 206"), "{head}");
+        assert_eq!(body, b"bytes");
+
+        let (head, _) = get_raw(&url, "/index.html", "");
+        let modified = head.lines().find_map(|l| l.strip_prefix("last-modified: ")).unwrap().to_string();
+        let (head, body) = get(&url, "/index.html", &format!("If-Modified-Since: {modified}\r\n"));
+        assert!(head.starts_with("http/1.1 304") && body.is_empty(), "{head}");
+
+        for path in ["/../secret.txt", "/sub%20dir/%2e%2e/%2e%2e/secret.txt", "/missing.js"] {
+            let (head, _) = get(&url, path, "");
+            assert!(head.starts_with("http/1.1 404") || head.starts_with("http/1.1 400"), "{path}: {head}");
+        }
     }
 }

@@ -1,17 +1,17 @@
-//! A small synchronous W3C WebDriver client for chromedriver on localhost: just what the browser
-//! tests use (sessions, navigation, elements, scripts, pointer actions, screenshots). Plain
-//! HTTP/1.1 over a `TcpStream`, so the tests need no async runtime.
+//! The browser tests' WebDriver client: a blocking facade over `fantoccini` (a maintained async
+//! W3C WebDriver client) for chromedriver on localhost, so the tests read as plain sequential code.
+//! Each session owns a single-threaded tokio runtime and blocks on it for every command; just
+//! what the tests use (sessions, navigation, elements, scripts, pointer actions, screenshots, the
+//! console).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use fantoccini::actions::{InputSource as _, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use fantoccini::wd::{Capabilities, Locator, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
-
-/// The key W3C WebDriver uses for element references.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Flags for headless Chromium with WebGPU on SwiftShader (DEVELOPERS.md, ../shared/NOTES.md).
 const CHROMIUM_FLAGS: &[&str] = &[
@@ -28,90 +28,35 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--window-size=1280,1000",
 ];
 
-/// One request to chromedriver; returns the `value` of its JSON answer, or its error message.
-fn request(server: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let address = server.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(address).map_err(|e| format!("chromedriver at {address}: {e}"))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes())).map_err(|e| e.to_string())?;
-    // chromedriver may keep the connection open: read the header, then exactly the body.
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 64 * 1024];
-    let split = loop {
-        if let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break split;
-        }
-        let n = stream.read(&mut buffer).map_err(|e| format!("{method} {path}: {e}"))?;
-        if n == 0 {
-            return Err(format!("{method} {path}: the connection closed before a header"));
-        }
-        answer.extend_from_slice(&buffer[..n]);
-    };
-    let header = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
-    let mut payload = answer[split + 4..].to_vec();
-    let length =
-        header.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-    let chunked = header.contains("transfer-encoding: chunked");
-    loop {
-        let complete = match length {
-            Some(length) => payload.len() >= length,
-            None => chunked && payload.windows(5).any(|w| w == b"0\r\n\r\n"),
-        };
-        if complete {
-            break;
-        }
-        let n = stream.read(&mut buffer).map_err(|e| format!("{method} {path}: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        payload.extend_from_slice(&buffer[..n]);
-    }
-    if chunked {
-        payload = dechunk(&payload)?;
-    }
-    let value: Value = serde_json::from_slice(&payload)
-        .map_err(|e| format!("{method} {path}: {e}: {}", String::from_utf8_lossy(&payload)))?;
-    let value = value.get("value").cloned().unwrap_or(Value::Null);
-    match value.get("error") {
-        Some(error) => Err(format!("{method} {path}: {error}: {}", value["message"])),
-        None => Ok(value),
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(data.get(..size).ok_or("truncated chunk")?);
-        data = data.get(size + 2..).ok_or("truncated chunk")?;
-    }
-}
-
 /// A browser session; closed (and the browser quit) on drop.
 pub struct Session {
-    server: String,
-    id: String,
+    client: Client,
+    runtime: tokio::runtime::Runtime,
     _profile: tempfile::TempDir,
 }
 
 /// An element of the page.
 #[derive(Clone)]
-pub struct Element(String);
+pub struct Element(fantoccini::elements::Element);
+
+/// chromedriver's own command for the browser console (`goog:loggingPrefs` turns it on): not in
+/// the W3C standard, so fantoccini has no method for it.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
 
 impl Session {
-    /// A new headless Chromium with a fresh profile.
+    /// A new headless Chromium with a fresh profile, through the chromedriver at `server`
+    /// (`host:port`, or a URL).
     pub fn new(server: &str) -> Self {
         Self::with_args(server, &[])
     }
@@ -121,29 +66,39 @@ impl Session {
         let profile = tempfile::TempDir::new().expect("a temporary profile folder");
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).chain(extra.iter().cloned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let Value::Object(capabilities) = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
             "timeouts": {"script": 600_000, "pageLoad": 60_000},
-        }}});
-        let value = request(server, "POST", "/session", Some(&capabilities)).expect("chromedriver starts Chromium");
-        let id = value["sessionId"].as_str().expect("a session id").to_string();
-        Self { server: server.to_string(), id, _profile: profile }
+        }) else {
+            unreachable!("an object literal")
+        };
+        let capabilities: Capabilities = capabilities;
+        let url = if server.contains("://") { server.to_string() } else { format!("http://{server}") };
+        // Everything runs on this thread: fantoccini's connection task advances while a command
+        // is awaited.
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime for WebDriver");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = runtime
+            .block_on(ClientBuilder::new(connector).capabilities(capabilities).connect(&url))
+            .unwrap_or_else(|e| panic!("chromedriver at {url} starts Chromium: {e}"));
+        Self { client, runtime, _profile: profile }
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        request(&self.server, method, &format!("/session/{}{path}", self.id), body.as_ref())
+    /// Runs one WebDriver command to completion.
+    fn block<T>(&self, command: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(command)
     }
 
     pub fn goto(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url }))).expect("navigation");
+        self.block(self.client.goto(url)).unwrap_or_else(|e| panic!("navigation to {url}: {e}"));
     }
 
     /// The element matching a CSS selector, if there is one now.
     pub fn find(&self, css: &str) -> Option<Element> {
-        let value = self.call("POST", "/element", Some(json!({"using": "css selector", "value": css}))).ok()?;
-        Some(Element(value[ELEMENT_KEY].as_str()?.to_string()))
+        self.block(self.client.find(Locator::Css(css))).ok().map(Element)
     }
 
     /// The element with `data-testid="<id>"`, waiting up to `timeout` for it.
@@ -181,34 +136,31 @@ impl Session {
     }
 
     pub fn click(&self, element: &Element) {
-        self.call("POST", &format!("/element/{}/click", element.0), Some(json!({}))).expect("click");
+        self.block(element.0.click()).unwrap_or_else(|e| panic!("click: {e}"));
     }
 
     /// Types into an element; for `<input type=file>`, the text is the path of the file to open.
     pub fn send_keys(&self, element: &Element, text: &str) {
-        self.call("POST", &format!("/element/{}/value", element.0), Some(json!({ "text": text }))).expect("send keys");
+        self.block(element.0.send_keys(text)).unwrap_or_else(|e| panic!("send keys: {e}"));
     }
 
     pub fn attribute(&self, element: &Element, name: &str) -> Option<String> {
-        let value = self.call("GET", &format!("/element/{}/attribute/{name}", element.0), None).ok()?;
-        value.as_str().map(str::to_string)
+        self.block(element.0.attr(name)).ok().flatten()
     }
 
     pub fn text(&self, element: &Element) -> String {
-        self.call("GET", &format!("/element/{}/text", element.0), None)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        self.block(element.0.text()).unwrap_or_default()
     }
 
-    /// Runs a script (a function body; `arguments` holds `args`) and returns what it returns.
+    /// Runs a script (a function body; `arguments` holds `args`, a JSON array) and returns what
+    /// it returns.
     pub fn script(&self, body: &str, args: Value) -> Value {
-        self.call("POST", "/execute/sync", Some(json!({"script": body, "args": args}))).expect("script runs")
+        self.block(self.client.execute(body, arguments(args))).unwrap_or_else(|e| panic!("script runs: {e}"))
     }
 
     /// Runs an asynchronous script: its last argument is the callback that gives the result.
     pub fn script_async(&self, body: &str, args: Value) -> Value {
-        self.call("POST", "/execute/async", Some(json!({"script": body, "args": args}))).expect("script runs")
+        self.block(self.client.execute_async(body, arguments(args))).unwrap_or_else(|e| panic!("script runs: {e}"))
     }
 
     /// Sets a `<select>` or range input by test id and fires the events Leptos listens to.
@@ -227,19 +179,22 @@ impl Session {
 
     /// Drags the (left) mouse through `points`, given as fractions of the element's box.
     pub fn drag(&self, element: &Element, points: &[(f64, f64)]) {
-        let rect = self.call("GET", &format!("/element/{}/rect", element.0), None).expect("element rect");
-        let (w, h) = (rect["width"].as_f64().unwrap_or(0.0), rect["height"].as_f64().unwrap_or(0.0));
-        // Offsets are from the element's centre.
-        let at = |(fx, fy): (f64, f64)| {
-            json!({"type": "pointerMove", "duration": 20,
-            "origin": {ELEMENT_KEY: element.0}, "x": ((fx - 0.5) * w) as i64, "y": ((fy - 0.5) * h) as i64})
+        let (_, _, w, h) = self.block(element.0.rectangle()).unwrap_or_else(|e| panic!("element rect: {e}"));
+        // Offsets are from the element's centre, in whole pixels.
+        let at = |(fx, fy): (f64, f64)| PointerAction::MoveToElement {
+            element: element.0.clone(),
+            duration: Some(Duration::from_millis(20)),
+            x: ((fx - 0.5) * w).trunc(),
+            y: ((fy - 0.5) * h).trunc(),
         };
-        let mut actions = vec![at(points[0]), json!({"type": "pointerDown", "button": 0})];
-        actions.extend(points[1..].iter().map(|&p| at(p)));
-        actions.push(json!({"type": "pointerUp", "button": 0}));
-        let body = json!({"actions": [{"type": "pointer", "id": "mouse",
-            "parameters": {"pointerType": "mouse"}, "actions": actions}]});
-        self.call("POST", "/actions", Some(body)).expect("pointer actions");
+        let mut mouse = MouseActions::new("mouse".into())
+            .then(at(points[0]))
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+        for &point in &points[1..] {
+            mouse = mouse.then(at(point));
+        }
+        mouse = mouse.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        self.block(self.client.perform_actions(mouse)).unwrap_or_else(|e| panic!("pointer actions: {e}"));
     }
 
     /// The bytes behind a `blob:` (or same-origin) URL of the page.
@@ -259,22 +214,31 @@ impl Session {
     }
 
     pub fn screenshot(&self, path: &Path) {
-        let value = self.call("GET", "/screenshot", None).expect("screenshot");
-        let png = base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap_or("")).expect("base64");
-        std::fs::write(path, png).expect("screenshot written");
+        let png = self.block(self.client.screenshot()).unwrap_or_else(|e| panic!("screenshot: {e}"));
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("screenshot written to {}: {e}", path.display()));
     }
 
     /// The browser console so far, one line per message.
     pub fn console(&self) -> String {
-        let Ok(Value::Array(entries)) = self.call("POST", "/se/log", Some(json!({"type": "browser"}))) else {
+        let Ok(Value::Array(entries)) = self.block(self.client.issue_cmd(BrowserLog)) else {
             return "(no console log)".into();
         };
         entries.iter().map(|e| format!("{} {}", e["level"], e["message"])).collect::<Vec<_>>().join("\n")
     }
 }
 
+/// A script's arguments: the tests pass a JSON array.
+fn arguments(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(items) => items,
+        Value::Null => vec![],
+        other => panic!("script arguments must be a JSON array, not {other}"),
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = self.call("DELETE", "", None);
+        // Ends the WebDriver session, which quits the browser.
+        let _ = self.runtime.block_on(self.client.clone().close());
     }
 }
