@@ -266,13 +266,18 @@ fn webgpu_restores_three_times_in_a_row_without_growing() {
 /// The app on WebGPU once its start-up self-test passed on SwiftShader (WebGPU's default limits).
 fn open_webgpu_app(name: &'static str) -> App {
     let session = open_app(name, "backend=webgpu");
-    let gpu = session.testid("gpu-status", SHORT);
-    let gpu_text = session.wait(Duration::from_secs(180), "the WebGPU self-test", || {
-        let text = session.text(&gpu);
-        (text.starts_with("WebGPU: ready") || text.starts_with("WebGPU: off")).then_some(text)
-    });
+    let gpu_text = wait_for_gpu_self_test(&session);
     assert!(gpu_text.starts_with("WebGPU: ready"), "WebGPU self-test: {gpu_text}");
     session
+}
+
+/// The WebGPU status once the self-test has ended ("WebGPU: ready …" or "WebGPU: off …").
+fn wait_for_gpu_self_test(session: &Session) -> String {
+    let gpu = session.testid("gpu-status", SHORT);
+    session.wait(Duration::from_secs(180), "the WebGPU self-test", || {
+        let text = session.text(&gpu);
+        (text.starts_with("WebGPU: ready") || text.starts_with("WebGPU: off")).then_some(text)
+    })
 }
 
 /// A 64×48 picture (a disc on stripes), opened through the file picker: small enough for
@@ -486,10 +491,7 @@ fn nothing_leaves_the_page_and_it_restores_offline() {
             assert!(session.attribute(&result, "data-backend").is_some(), "offline{query}: {status}");
         }
         session.set_value("backend-select", "webgpu");
-        let gpu = session.testid("gpu-status", SHORT);
-        session.wait(Duration::from_secs(180), "the WebGPU self-test", || {
-            Some(session.text(&gpu)).filter(|t| t.starts_with("WebGPU: ready") || t.starts_with("WebGPU: off"))
-        });
+        wait_for_gpu_self_test(&session);
         open_small_image(&session, dir.path());
         let result = run_and_wait(&session, GPU_RUN);
         assert_eq!(session.attribute(&result, "data-backend").as_deref(), Some("webgpu"));
