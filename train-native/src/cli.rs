@@ -55,6 +55,9 @@ pub enum Command {
     Finetune(crate::commands::finetune::FinetuneArgs),
     /// The report's fine-tuning sweeps (training size, iterations) for each task: tables and plots.
     Sweep(crate::commands::sweep::SweepArgs),
+    /// The report's picture tables: degraded input | each model | ground truth, with PSNR / SSIM and
+    /// jet error maps, one PNG per task and degradation.
+    Figures(crate::commands::figures::FiguresArgs),
 }
 
 /// The restoration a user asks for.
@@ -314,7 +317,7 @@ pub struct ConvertArgs {
     pub precision: PrecisionChoice,
 }
 
-fn parse_task(s: &str) -> Result<Task, String> {
+pub(crate) fn parse_task(s: &str) -> Result<Task, String> {
     s.parse::<Task>().map_err(|e| e.to_string())
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod files;
 mod memory;
+mod picture_table;
 pub mod plots;
 mod pth_import;
 mod shipped;

@@ -21,7 +21,7 @@ use plotters::style::text_anchor;
 
 /// The font every text is set in: DejaVu Sans, licence in `assets/DejaVuSans-LICENSE.txt`.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// Distinct colours (Tableau 10), taken in order by series without an explicit colour.
 pub const PALETTE: [(u8, u8, u8); 10] = [
@@ -305,12 +305,12 @@ fn check_size(width: u32, height: u32, columns: usize, rows: usize) -> Result<()
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing the chart failed: {error:?}")
+pub(crate) fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing failed: {error:?}")
 }
 
 /// Registers the bundled font with plotters once.
-fn font() -> Result<()> {
+pub(crate) fn font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let registered = REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if !*registered {

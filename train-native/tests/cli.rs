@@ -444,3 +444,46 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn figures_draw_one_picture_table_per_degradation_with_its_scores() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("val");
+    std::fs::create_dir(&data).unwrap();
+    write_png(&data.join("a.png"), &gradient(40, 32));
+    write_png(&data.join("b.png"), &gradient(48, 48));
+    let weights = tiny_weights(dir.path());
+    let out = dir.path().join("figures");
+    let model = format!("random={}", s(&weights));
+    let args = ["figures", "--model", &model, "--model", &model, "--data", s(&data), "--out", s(&out)];
+    let result = cli(&[&args[..], &["--images", "2", "--crop", "32", "--tasks", "deblur,inpaint"]].concat());
+    assert!(result.status.success(), "{}", stderr(&result));
+
+    // Deblurring is evaluated on two blurs, inpainting on scratches: three tables.
+    let mut written: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    written.sort();
+    assert_eq!(written, ["deblur-gaussian_blur.png", "deblur-motion_blur.png", "figures.md", "inpaint-scratches.png"]);
+    // Input, two models and the ground truth side by side; per image a picture row and a map row.
+    let table = image::open(out.join("inpaint-scratches.png")).unwrap();
+    assert!(table.width() > 4 * 32 && table.height() > 4 * 32, "{}×{}", table.width(), table.height());
+    let report = std::fs::read_to_string(out.join("figures.md")).unwrap();
+    assert!(
+        report.contains("## inpaint: scratches") && report.contains("| image | degraded input | random | random |")
+    );
+    assert_eq!(report.matches("| **mean** |").count(), 3, "{report}");
+    // Both columns of the same model score the same.
+    let row = report.lines().find(|l| l.starts_with("| a |")).unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[3], cells[4], "{row}");
+
+    // Refused clearly: no model, a malformed one, and writing the figures into the data folder.
+    let no_model = cli(&["figures", "--data", s(&data), "--out", s(&out)]);
+    assert!(!no_model.status.success() && stderr(&no_model).contains("--model"));
+    let malformed = cli(&["figures", "--model", s(&weights), "--data", s(&data), "--out", s(&out)]);
+    assert!(stderr(&malformed).contains("NAME=WEIGHTS"), "{}", stderr(&malformed));
+    let into_data = cli(&["figures", "--model", &model, "--data", s(&data), "--out", s(&data)]);
+    assert!(stderr(&into_data).contains("data folder"), "{}", stderr(&into_data));
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 2, "nothing written next to the inputs");
+    assert_no_leftovers(&out);
+}

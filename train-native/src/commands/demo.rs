@@ -42,7 +42,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let weights = crate::shipped::given_or_shipped(args.weights.as_deref(), TaskChoice::Auto)?;
     let restored = if let Some(weights) = &weights {
         let bytes = super::read_weights(weights)?;
-        Some(run_on(args.backend, Job { bytes, degraded: &degraded })?)
+        Some(run_on(args.backend, RestoreEach { bytes, degraded: &degraded })?)
     } else {
         None
     };
@@ -78,12 +78,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-struct Job<'a> {
-    bytes: Vec<u8>,
-    degraded: &'a [restora_model::degradations::Degraded],
+/// Loads one model and restores each degraded image (its mask for inpainting), in order.
+pub(crate) struct RestoreEach<'a> {
+    /// The weights file's bytes.
+    pub bytes: Vec<u8>,
+    pub degraded: &'a [restora_model::degradations::Degraded],
 }
 
-impl BackendTask for Job<'_> {
+impl BackendTask for RestoreEach<'_> {
     type Output = Vec<Image>;
 
     fn run<B: RestoraBackend>(self, device: B::Device) -> Result<Vec<Image>> {

@@ -16,7 +16,7 @@ use restora_model::weights::{self, WeightFile};
 use restora_model::{Preset, RestormerConfig};
 
 use crate::backend::{run_on, BackendChoice, BackendTask};
-use crate::cli::DEFAULT_LPIPS;
+use crate::cli::{parse_task, DEFAULT_LPIPS};
 use crate::commands::read_weights;
 use crate::files::write_atomic;
 use crate::training::validate::{self, ValItem, ValRow};
@@ -85,10 +85,6 @@ pub struct FinetuneKnobs {
     /// Where the model trains.
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendChoice,
-}
-
-fn parse_task(s: &str) -> Result<Task, String> {
-    s.parse::<Task>().map_err(|e| e.to_string())
 }
 
 /// The report's best fine-tuning length per task.

@@ -5,6 +5,7 @@ mod convert;
 mod degrade;
 mod demo;
 mod eval;
+pub(crate) mod figures;
 pub(crate) mod finetune;
 mod info;
 pub(crate) mod plot;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(args) => plot::run(args),
         Command::Finetune(args) => finetune::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Figures(args) => figures::run(args),
     }
 }
 

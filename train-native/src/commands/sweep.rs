@@ -20,6 +20,7 @@ use restora_model::degradations::Task;
 use serde::{Deserialize, Serialize};
 
 use super::finetune::{self, FinetuneKnobs, Foundation, Plan};
+use crate::cli::parse_task;
 use crate::files::write_atomic;
 use crate::plots::{render_grid_png, Chart, Series, Stroke};
 use crate::training::validate::ValRow;
@@ -61,10 +62,6 @@ pub struct SweepArgs {
     pub iters_val_size: usize,
     #[command(flatten)]
     pub knobs: FinetuneKnobs,
-}
-
-fn parse_task(s: &str) -> Result<Task, String> {
-    s.parse::<Task>().map_err(|e| e.to_string())
 }
 
 /// Which of the report's two experiments a cell belongs to.

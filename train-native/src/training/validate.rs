@@ -84,7 +84,7 @@ pub fn load(dir: &Path, count: usize, crop: usize, tasks: &[Task]) -> Result<Vec
 }
 
 /// The centre `crop × crop` square, or the largest centred rectangle with sides multiple of 8.
-fn center_crop(image: &Image, crop: usize) -> Option<Image> {
+pub(crate) fn center_crop(image: &Image, crop: usize) -> Option<Image> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let (cw, ch) = (crop.min(w / 8 * 8), crop.min(h / 8 * 8));
     if cw == 0 || ch == 0 {
