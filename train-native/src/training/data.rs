@@ -742,9 +742,10 @@ mod tests {
     #[test]
     fn shards_of_a_batch_are_its_parts_in_order() {
         // Uneven splits: the first shards take one sample more.
-        let ranges = |count: usize, batch: usize| (0..count).map(|index| Shard { index, count }.range(batch)).collect();
-        let expected: Vec<std::ops::Range<usize>> = vec![0..3, 3..5, 5..7];
-        assert_eq!(ranges(3, 7), expected);
+        let ranges = |count: usize, batch: usize| -> Vec<std::ops::Range<usize>> {
+            (0..count).map(|index| Shard { index, count }.range(batch)).collect()
+        };
+        assert_eq!(ranges(3, 7), vec![0..3, 3..5, 5..7]);
         assert_eq!(ranges(2, 4), vec![0..2, 2..4]);
         assert_eq!(Shard::WHOLE.range(5), 0..5);
         // Mixed batches with inpainting: the shards, concatenated, are the whole batch, sample for
