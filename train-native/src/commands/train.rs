@@ -12,8 +12,9 @@ use clap::Args;
 use restora_model::degradations::Task;
 use restora_model::Preset;
 
-use crate::backend::BackendChoice;
+use crate::backend::{BackendChoice, DeviceSpec};
 use crate::training::config::{PairedSet, ScheduleMode, Stage};
+use crate::training::data_parallel::{self, Cluster, Plan};
 use crate::training::{self, ExperimentConfig, Session};
 
 #[derive(Args, Debug, Clone)]
@@ -31,7 +32,13 @@ use crate::training::{self, ExperimentConfig, Session};
     train-native train --paired SIDD_Medium_Srgb/Data --paired GOPRO_Large/train --tasks denoise,deblur --out runs/real\n  \
     train-native train --data DIR --mixed --progressive 64x16@10000,96x12@20000 --patch 128 --batch 8 --out runs/mix\n  \
     train-native train --init runs/small/best.safetensors --train-images 40 --tasks inpaint --hole-weight 6 \
-    --data DIR --out runs/ft")]
+    --data DIR --out runs/ft\n  \
+    train-native train --devices cuda:0,cuda:1,cuda:2,cuda:3 --batch 32 --data DIR --out runs/ddp\n\n\
+    Two machines (4 GPUs each; the same data on both; node 0 writes the run folder):\n  \
+    host-a$ train-native train --devices cuda:0,cuda:1,cuda:2,cuda:3 --nodes 2 --node-rank 0 \
+    --coordinator host-a:7400 --batch 32 --data DIR --out runs/ddp\n  \
+    host-b$ train-native train --devices cuda:0,cuda:1,cuda:2,cuda:3 --nodes 2 --node-rank 1 \
+    --coordinator host-a:7400 --batch 32 --data DIR --out runs/ddp")]
 pub struct TrainArgs {
     /// Experiment file (TOML: [model], [data], [optimizer], [schedule], [run]); flags override it.
     #[arg(long)]
@@ -113,6 +120,37 @@ pub struct TrainArgs {
     /// Where the model trains.
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendChoice,
+    /// Data-parallel training, one replica per device, comma-separated: cpu,cpu | cuda:0,cuda:1 | wgpu:0,wgpu:1
+    /// (wgpu:N is the N-th discrete GPU; a bare cuda or wgpu is the default device). --batch stays the whole
+    /// batch, split over all replicas; their gradients are averaged after every backward pass
+    /// (burn-collective's all-reduce), so the run trains the same weights as on one device, and its
+    /// checkpoints resume on any number of devices.
+    #[arg(long, value_name = "DEVICES", value_delimiter = ',', conflicts_with = "backend")]
+    pub devices: Option<Vec<DeviceSpec>>,
+    /// Machines taking part, one `train` process each, every one with the same flags but --node-rank
+    /// (and its own --node-host / --data-port when needed) [default: 1].
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<usize>,
+    /// This machine's rank, 0..N; node 0 runs the coordinator and alone writes the run folder.
+    #[arg(long, value_name = "R", requires = "nodes")]
+    pub node_rank: Option<usize>,
+    /// Where node 0's coordinator listens (burn-collective's global orchestrator), as every node reaches it.
+    #[arg(long, value_name = "HOST:PORT", requires = "nodes")]
+    pub coordinator: Option<String>,
+    /// The address the other nodes reach this one at [default: the local address that reaches the coordinator].
+    #[arg(long, value_name = "HOST", requires = "nodes")]
+    pub node_host: Option<String>,
+    /// The port of this node's tensor service, which the other nodes download from
+    /// [default: the coordinator's port + 1 + node rank].
+    #[arg(long, value_name = "PORT", requires = "nodes")]
+    pub data_port: Option<u16>,
+    /// Give up (exit 1) when not every node has joined after this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub connect_timeout: u64,
+    /// Give up (exit 1, keeping the last checkpoint) when one exchange between the replicas takes longer:
+    /// a peer died or hangs. It must exceed the longest validation, during which the others wait.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub collective_timeout: u64,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -161,17 +199,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     apply_overrides(&mut config, &args)?;
     let out = args.out.clone().or_else(|| args.resume.clone()).context("--out is required")?;
-    if args.resume.is_none() && training::checkpoint::exists(&out)? {
+    let plan = plan(&args)?;
+    let writes = plan.as_ref().is_none_or(Plan::writes);
+    if writes && args.resume.is_none() && training::checkpoint::exists(&out)? {
         bail!(
             "{} already holds a training run: continue it with --resume {}, or choose another --out",
             out.display(),
             out.display()
         );
     }
-    let summary = training::run(
-        Session { config, out: out.clone(), resume_from: args.resume.clone(), stop_after: args.stop_after },
-        args.backend,
-    )?;
+    let session = Session { config, out: out.clone(), resume_from: args.resume.clone(), stop_after: args.stop_after };
+    let summary = match plan {
+        Some(plan) => data_parallel::run(session, plan)?,
+        None => training::run(session, args.backend)?,
+    };
+    if !writes {
+        if summary.end > summary.start {
+            println!(
+                "iterations {}..={}: last loss {:.4}, {:.2} it/s; node 0 writes the run folder",
+                summary.start + 1,
+                summary.end,
+                summary.last_loss.unwrap_or(f32::NAN),
+                summary.iterations_per_second
+            );
+        }
+        return Ok(());
+    }
     if summary.end > summary.start {
         println!(
             "iterations {}..={}: last loss {:.4}, {:.2} it/s; wrote {}",
@@ -191,6 +244,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The data-parallel layout of `--devices` and `--nodes`; `None` for one device (`--backend`).
+fn plan(args: &TrainArgs) -> Result<Option<Plan>> {
+    let nodes = args.nodes.unwrap_or(1);
+    if nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    if args.devices.is_none() && nodes == 1 {
+        return Ok(None);
+    }
+    let devices = args.devices.clone().unwrap_or_else(|| vec![DeviceSpec { backend: args.backend, index: None }]);
+    let cluster = match nodes {
+        1 => None,
+        _ => {
+            let rank = args
+                .node_rank
+                .with_context(|| format!("--nodes {nodes} needs this machine's --node-rank (0..{nodes})"))?;
+            if rank >= nodes {
+                bail!("--node-rank {rank} is not below --nodes {nodes}");
+            }
+            let coordinator = args
+                .coordinator
+                .clone()
+                .with_context(|| format!("--nodes {nodes} needs --coordinator HOST:PORT (where node 0 listens)"))?;
+            Some(Cluster { nodes, rank, coordinator, node_host: args.node_host.clone(), data_port: args.data_port })
+        }
+    };
+    Ok(Some(Plan {
+        devices,
+        cluster,
+        connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
+        collective_timeout: std::time::Duration::from_secs(args.collective_timeout),
+    }))
 }
 
 /// Makes relative paths of an experiment file relative to the file's folder.

@@ -120,13 +120,36 @@ pub struct BatchSpec {
     pub batch: usize,
     pub patch: usize,
     pub schedule: ScheduleOptions,
+    /// The part of every batch this trainer makes (data-parallel replicas); [`Shard::WHOLE`] else.
+    pub shard: Shard,
 }
 
 impl BatchSpec {
-    /// The batch size and patch side of step `step`.
+    /// The batch size (of the whole batch, all shards) and patch side of step `step`.
     pub fn shape_at(&self, step: usize) -> (usize, usize) {
         let (patch, batch) = shape_at(step, &self.schedule, self.patch, self.batch);
         (batch, patch)
+    }
+}
+
+/// One of `count` consecutive parts of every batch: data-parallel replica `index` trains on it.
+/// Sample `i` of a step is the same whichever shard makes it (its generator is keyed by the
+/// step and `i`), so the shards, in order, are exactly the batch one trainer would make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole batch: one trainer.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// The samples of a batch of `batch` this shard holds: `batch / count` of them, one more for
+    /// the first `batch % count` shards.
+    pub fn range(self, batch: usize) -> std::ops::Range<usize> {
+        let start = |index: usize| index * (batch / self.count) + index.min(batch % self.count);
+        start(self.index)..start(self.index + 1)
     }
 }
 
@@ -380,10 +403,13 @@ struct Sample {
     task: Task,
 }
 
-/// Builds step `step`'s batch (a pure function of the images, `spec` and `step`).
+/// Builds step `step`'s batch, or this shard of it (a pure function of the images, `spec` and
+/// `step`).
 pub fn make_batch(data: &TrainingData, spec: &BatchSpec, step: usize) -> Result<Batch> {
     let task = batch_task_at(step, &spec.schedule);
-    let (size, p) = spec.shape_at(step);
+    let (whole, p) = spec.shape_at(step);
+    let samples = spec.shard.range(whole);
+    let size = samples.len();
     let composition = (task == BatchTask::Mixed).then(|| mixed_composition(&spec.schedule.tasks));
     let plane = p * p;
     let mut batch = Batch {
@@ -398,7 +424,7 @@ pub fn make_batch(data: &TrainingData, spec: &BatchSpec, step: usize) -> Result<
         tasks: Vec::with_capacity(size),
     };
     let mut masks: Vec<Option<Vec<f32>>> = Vec::with_capacity(size);
-    for index in 0..size {
+    for index in samples {
         let mut rng = sample_rng(spec.seed, step, index);
         let sample = make_sample(data, task, composition.as_ref(), p, &mut rng)?;
         batch.clean.extend(sample.clean.to_planar());
@@ -583,6 +609,7 @@ mod tests {
             batch: 3,
             patch: 16,
             schedule: ScheduleOptions { iters: 100, switch_every: 2, tasks, ..Default::default() },
+            shard: Shard::WHOLE,
         }
     }
 
@@ -710,6 +737,48 @@ mod tests {
         let batch = make_batch(&data, &spec, 0).unwrap();
         assert!(batch.tasks.iter().all(|t| matches!(t, Task::Deblur | Task::Dealias)), "{:?}", batch.tasks);
         assert!(batch.mask.is_none());
+    }
+
+    #[test]
+    fn shards_of_a_batch_are_its_parts_in_order() {
+        // Uneven splits: the first shards take one sample more.
+        let ranges = |count: usize, batch: usize| -> Vec<std::ops::Range<usize>> {
+            (0..count).map(|index| Shard { index, count }.range(batch)).collect()
+        };
+        assert_eq!(ranges(3, 7), vec![0..3, 3..5, 5..7]);
+        assert_eq!(ranges(2, 4), vec![0..2, 2..4]);
+        assert_eq!(Shard::WHOLE.range(5), 0..5);
+        // Mixed batches with inpainting: the shards, concatenated, are the whole batch, sample for
+        // sample (patches, kinds, tasks); a shard has a mask exactly when one of its samples is inpainted.
+        let dir = tempfile::tempdir().unwrap();
+        let data = TrainingData::new(clean(dir.path()), Vec::new(), 16);
+        let mut whole_spec = spec(Task::ALL.to_vec());
+        whole_spec.batch = 7;
+        whole_spec.schedule.mode = ScheduleMode::Mixed;
+        let plane = 16 * 16;
+        for step in 0..3 {
+            let whole = make_batch(&data, &whole_spec, step).unwrap();
+            let mut joined = Batch { mask: Some(Vec::new()), ..whole.clone() };
+            (joined.degraded, joined.clean, joined.kinds, joined.tasks) = Default::default();
+            for index in 0..3 {
+                let shard = BatchSpec { shard: Shard { index, count: 3 }, ..whole_spec.clone() };
+                let part = make_batch(&data, &shard, step).unwrap();
+                assert_eq!(part.size, Shard { index, count: 3 }.range(7).len());
+                assert_eq!(part.mask.is_some(), part.tasks.contains(&Task::Inpaint));
+                let mask = part.mask.unwrap_or_else(|| vec![0.0; part.size * plane]);
+                joined.mask.as_mut().unwrap().extend(mask);
+                joined.degraded.extend(part.degraded);
+                joined.clean.extend(part.clean);
+                joined.kinds.extend(part.kinds);
+                joined.tasks.extend(part.tasks);
+            }
+            joined.size = 7;
+            if whole.mask.is_none() {
+                assert!(joined.mask.as_ref().unwrap().iter().all(|&m| m == 0.0));
+                joined.mask = None;
+            }
+            assert_eq!(joined, whole, "step {step}");
+        }
     }
 
     #[test]

@@ -22,11 +22,12 @@ use restora_model::{Preset, Restormer, RestormerConfig};
 
 use super::checkpoint::{self, Best, Optim, Pointer, TrainState};
 use super::config::{ExperimentConfig, OptimizerOptions, ScheduleMode};
-use super::data::{BatchSpec, Loader, TrainingData};
+use super::data::{BatchSpec, Loader, Shard, TrainingData};
+use super::data_parallel::{LocalStep, Peer};
 use super::grad_clip::clip_each_parameter;
 use super::interrupt;
 use super::log::{Row, RunLog};
-use super::schedule::{lr_at, task_at};
+use super::schedule::{lr_at, shape_at, task_at};
 use super::validate::{self, ValItem};
 use crate::backend::{run_on, BackendChoice, BackendTask};
 use crate::cli::DEFAULT_LPIPS;
@@ -102,16 +103,36 @@ fn train<B: AutodiffBackend + RestoraBackend>(session: Session, device: B::Devic
 where
     B::InnerBackend: RestoraBackend,
 {
-    let Session { config, out, resume_from, stop_after } = session;
+    let prepared = prepare(&session, true)?;
+    train_replica::<B>(&prepared, &session, device, None)
+}
+
+/// What every replica of a session shares: the experiment, its training data and validation.
+pub(crate) struct Prepared {
+    config: ExperimentConfig,
+    restormer: RestormerConfig,
+    init: Option<(PathBuf, WeightFile)>,
+    data: Arc<TrainingData>,
+    val_items: Vec<ValItem>,
+    lpips_weights: Option<Vec<u8>>,
+}
+
+/// Checks the experiment and reads its data; the validation images only when `validates` (the
+/// one replica that validates).
+pub(crate) fn prepare(session: &Session, validates: bool) -> Result<Prepared> {
+    let config = session.config.clone();
     config.validate()?;
     let restormer = config.model.restormer();
-    let init = match (&config.model.init, &resume_from) {
+    let init = match (&config.model.init, &session.resume_from) {
         (Some(path), None) => Some(read_init(path, &restormer)?),
         _ => None,
     };
-    let data = TrainingData::load(&config, 0)?;
+    let data = Arc::new(TrainingData::load(&config, 0)?);
     let val_items: Vec<ValItem> = match &config.data.val {
-        Some(dir) => validate::load(dir, config.data.val_images, config.data.val_crop, &config.schedule.tasks)?,
+        Some(dir) if validates => {
+            validate::load(dir, config.data.val_images, config.data.val_crop, &config.schedule.tasks)?
+        }
+        Some(_) => Vec::new(),
         None => {
             eprintln!("note: no --val folder: no validation, and no `best` checkpoint");
             Vec::new()
@@ -121,39 +142,93 @@ where
     if !val_items.is_empty() && lpips_weights.is_none() {
         eprintln!("note: no LPIPS weights at {DEFAULT_LPIPS} (run from the repository): the final validation leaves LPIPS out");
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(Prepared { config, restormer, init, data, val_items, lpips_weights })
+}
+
+/// The weights a new run starts from: drawn from the seed, in the module's declaration order
+/// (Burn draws a parameter when it is first read; reading them all here fixes the order, so every
+/// replica, thread or machine, draws the same weights), or `model.init`'s.
+pub(crate) fn initial_model<B: AutodiffBackend + RestoraBackend>(
+    prepared: &Prepared,
+    device: &B::Device,
+) -> Result<Restormer<B>> {
+    // The backend's generator is shared by the threads of a process: one draws at a time.
+    static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _drawing = DRAWING.lock().map_err(|_| anyhow::anyhow!("another replica failed while drawing its weights"))?;
+    B::seed(device, prepared.config.run.seed);
+    let model = prepared.restormer.init::<B>(device);
+    model.visit(&mut Materialize);
+    match &prepared.init {
+        Some((path, file)) => {
+            weights::apply(model, file).with_context(|| format!("cannot start from --init {}", path.display()))
+        }
+        None => Ok(model),
+    }
+}
+
+/// Reads every parameter once, which draws the lazily initialised ones.
+struct Materialize;
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Trains one replica: the whole run on one device (`peer` is `None`), or one of the replicas
+/// of a data-parallel run, which trains on its shard of every batch and shares its gradients
+/// through `peer`. Only the replica of rank 0 writes the run folder (log, checkpoints) and
+/// validates.
+pub(crate) fn train_replica<B: AutodiffBackend + RestoraBackend>(
+    prepared: &Prepared,
+    session: &Session,
+    device: B::Device,
+    peer: Option<&Peer>,
+) -> Result<Summary>
+where
+    B::InnerBackend: RestoraBackend,
+{
+    let Prepared { config, restormer, data, val_items, lpips_weights, .. } = prepared;
+    let (out, resume_from, stop_after) = (&session.out, &session.resume_from, session.stop_after);
+    let writes = peer.is_none_or(|p| p.rank() == 0);
+    if writes {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
 
     let mut optim = optimizer::<B>(&config.optimizer);
-    let (mut model, start, mut best) = match &resume_from {
+    let (mut model, start, mut best) = match resume_from {
         Some(dir) => {
             let loaded = checkpoint::load_last::<B>(dir, &device)?.with_context(|| {
                 format!("{} holds no checkpoint to resume (no checkpoints/last.json)", dir.display())
             })?;
-            check_resumable(&loaded.config, &restormer, loaded.state.seed, &config)?;
-            eprintln!("resuming {} at iteration {}", dir.join(&loaded.dir).display(), loaded.state.iteration);
+            check_resumable(&loaded.config, restormer, loaded.state.seed, config)?;
+            if writes {
+                eprintln!("resuming {} at iteration {}", dir.join(&loaded.dir).display(), loaded.state.iteration);
+            }
             optim = optim.load_record(loaded.optimizer);
             (loaded.model, loaded.state.iteration, loaded.state.best)
         }
-        None => {
-            B::seed(&device, config.run.seed);
-            let model = restormer.init::<B>(&device);
-            let model = match &init {
-                Some((path, file)) => weights::apply(model, file)
-                    .with_context(|| format!("cannot start from --init {}", path.display()))?,
-                None => model,
-            };
-            (model, 0, None)
-        }
+        None => (initial_model::<B>(prepared, &device)?, 0, None),
     };
-    write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
-    let previous_log = resume_from.as_deref().unwrap_or(&out).join("log.jsonl");
-    let mut log = RunLog::open(&out.join("log.jsonl"), &previous_log, resume_from.as_ref().map(|_| start))?;
-
     let total = config.schedule.iters;
-    interrupt::watch();
     let end = stop_after.map_or(total, |n| start.saturating_add(n).min(total));
+    if let Some(peer) = peer {
+        peer.agree_on_start(&model, &device, start, end, config, data)?;
+    }
+    let mut log = match writes {
+        true => {
+            write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
+            let previous_log = resume_from.as_deref().unwrap_or(out).join("log.jsonl");
+            Some(RunLog::open(&out.join("log.jsonl"), &previous_log, resume_from.as_ref().map(|_| start))?)
+        }
+        false => None,
+    };
+
+    interrupt::watch();
     if start >= total {
-        eprintln!("the run is complete: {start} of {total} iterations (raise --iters to go on)");
+        if writes {
+            eprintln!("the run is complete: {start} of {total} iterations (raise --iters to go on)");
+        }
         return Ok(Summary {
             start,
             end: start,
@@ -163,41 +238,45 @@ where
             interrupted: false,
         });
     }
-    let source = Arc::new(data);
-    let stages: String = config
-        .schedule
-        .progressive
-        .iter()
-        .map(|s| format!("{}×{} until {}, then ", s.patch, s.batch, s.until))
-        .collect();
-    eprintln!(
-        "training {} ({} parameters{}) on {} clean images and {} pairs, {} tasks, iterations {}..={} of {total}, \
-         patch × batch {stages}{}×{}",
-        config.model.preset,
-        restormer.num_params(),
-        match &config.model.init {
-            Some(path) if resume_from.is_none() => format!(", from {}", path.display()),
-            _ => String::new(),
-        },
-        source.clean_len(),
-        source.paired_len(),
-        match config.schedule.mode {
-            ScheduleMode::Alternate => "alternating",
-            ScheduleMode::Mixed => "mixed",
-        },
-        start + 1,
-        end,
-        config.data.patch,
-        config.data.batch
-    );
+    let source = data.clone();
+    if writes {
+        let stages: String = config
+            .schedule
+            .progressive
+            .iter()
+            .map(|s| format!("{}×{} until {}, then ", s.patch, s.batch, s.until))
+            .collect();
+        eprintln!(
+            "training {} ({} parameters{}) on {} clean images and {} pairs, {} tasks, iterations {}..={} of {total}, \
+             patch × batch {stages}{}×{}{}",
+            config.model.preset,
+            restormer.num_params(),
+            match &config.model.init {
+                Some(path) if resume_from.is_none() => format!(", from {}", path.display()),
+                _ => String::new(),
+            },
+            source.clean_len(),
+            source.paired_len(),
+            match config.schedule.mode {
+                ScheduleMode::Alternate => "alternating",
+                ScheduleMode::Mixed => "mixed",
+            },
+            start + 1,
+            end,
+            config.data.patch,
+            config.data.batch,
+            peer.map_or_else(String::new, |p| format!(", {}", p.describe()))
+        );
+    }
     let spec = BatchSpec {
         seed: config.run.seed,
         batch: config.data.batch,
         patch: config.data.patch,
         schedule: config.schedule.clone(),
+        shard: peer.map_or(Shard::WHOLE, Peer::shard),
     };
     let mut loader = Loader::start(source, spec, start, end, config.data.workers, config.data.prefetch)?;
-    let bar = progress_bar(start, total);
+    let bar = if writes { progress_bar(start, total) } else { ProgressBar::hidden() };
 
     let (mut train_seconds, mut last_loss, mut reached) = (0.0, None, start);
     for step in start..end {
@@ -209,56 +288,84 @@ where
         let target = Tensor::<B, 4>::from_data(TensorData::new(batch.clean, [b, 3, p, p]), &device);
         let mask = batch.mask.map(|m| Tensor::<B, 4>::from_data(TensorData::new(m, [b, 1, p, p]), &device));
         let output = model.forward(input, mask.clone());
-        let loss = l1_loss(output, target, mask, config.optimizer.hole_weight);
-        let loss_value: f32 = loss.clone().into_scalar().elem();
         let iteration = step + 1;
-        if !loss_value.is_finite() {
-            bail!("the loss became {loss_value} at iteration {iteration}: lower --lr (now {lr:e}) or enable gradient clipping");
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (grads, loss_value, kinds, interrupted) = match peer {
+            None => {
+                let loss = l1_loss(output, target, mask, config.optimizer.hole_weight);
+                let loss_value: f32 = loss.clone().into_scalar().elem();
+                if !loss_value.is_finite() {
+                    bail!("the loss became {loss_value} at iteration {iteration}: lower --lr (now {lr:e}) or enable gradient clipping");
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                (grads, loss_value, batch.kinds, interrupt::requested())
+            }
+            Some(peer) => {
+                // The shard's error sum and weight: the replicas' sums, divided, are the whole
+                // batch's loss and gradient (see `data_parallel`).
+                let (error_sum, weight) = l1_loss_parts(output, target, mask, config.optimizer.hole_weight);
+                let local = LocalStep {
+                    error_sum: error_sum.clone().into_scalar().elem(),
+                    weight: weight.into_scalar().elem(),
+                    stop: interrupt::requested(),
+                    kinds: &batch.kinds,
+                    batch: shape_at(step, &config.schedule, config.data.patch, config.data.batch).1,
+                };
+                let grads = GradientsParams::from_grads(error_sum.backward(), &model);
+                let shared = peer.share_step(&model, &device, grads, &local, iteration)?;
+                if !shared.loss.is_finite() {
+                    bail!(
+                        "the loss became {} at iteration {iteration}: lower --lr (now {lr:e}) or enable gradient clipping",
+                        shared.loss
+                    );
+                }
+                (shared.grads, shared.loss, shared.kinds, shared.stop)
+            }
+        };
         model = optimizer_step(&mut optim, &config.optimizer, lr, model, grads);
         let seconds = began.elapsed().as_secs_f64();
         train_seconds += seconds;
         last_loss = Some(loss_value);
-        if iteration % config.run.log_every == 0 {
-            log.write(&Row::Train { iteration, task: batch.task, loss: loss_value, lr, kinds: &batch.kinds, seconds })?;
+        if let Some(log) = log.as_mut().filter(|_| iteration % config.run.log_every == 0) {
+            log.write(&Row::Train { iteration, task: batch.task, loss: loss_value, lr, kinds: &kinds, seconds })?;
         }
         bar.set_message(format!("{:<7} loss {loss_value:.4}", batch.task.name()));
         bar.inc(1);
 
         let mut improved = false;
-        if !val_items.is_empty() && (iteration % config.run.val_every == 0 || iteration == total) {
-            // LPIPS (an AlexNet per image) only at the end: the run's final perceptual score.
-            let lpips = match (&lpips_weights, iteration == total) {
-                (Some(bytes), true) => Some(
-                    Lpips::<B::InnerBackend>::from_safetensors(bytes, &device)
-                        .context("cannot load the LPIPS weights")?,
-                ),
-                _ => None,
-            };
-            let rows = validate::evaluate(&model.valid(), &val_items, lpips.as_ref(), &device)?;
-            for row in &rows {
-                log.write(&Row::Val { iteration, row })?;
-            }
-            let score = validate::score(&rows);
-            let detail: Vec<String> = rows
-                .iter()
-                .map(|r| match r.lpips {
-                    Some(lpips) => format!("{} {:.2}/{:.3}/LPIPS {lpips:.4}", r.task, r.psnr, r.ssim),
-                    None => format!("{} {:.2}/{:.3}", r.task, r.psnr, r.ssim),
-                })
-                .collect();
-            bar.suspend(|| {
-                eprintln!("iteration {iteration}: validation PSNR/SSIM {} (mean {score:.2} dB)", detail.join(", "))
-            });
-            if best.is_none_or(|b| score > b.psnr) {
-                best = Some(Best { iteration, psnr: score });
-                improved = true;
+        if let Some(log) = log.as_mut() {
+            if !val_items.is_empty() && (iteration % config.run.val_every == 0 || iteration == total) {
+                // LPIPS (an AlexNet per image) only at the end: the run's final perceptual score.
+                let lpips = match (lpips_weights, iteration == total) {
+                    (Some(bytes), true) => Some(
+                        Lpips::<B::InnerBackend>::from_safetensors(bytes, &device)
+                            .context("cannot load the LPIPS weights")?,
+                    ),
+                    _ => None,
+                };
+                let rows = validate::evaluate(&model.valid(), val_items, lpips.as_ref(), &device)?;
+                for row in &rows {
+                    log.write(&Row::Val { iteration, row })?;
+                }
+                let score = validate::score(&rows);
+                let detail: Vec<String> = rows
+                    .iter()
+                    .map(|r| match r.lpips {
+                        Some(lpips) => format!("{} {:.2}/{:.3}/LPIPS {lpips:.4}", r.task, r.psnr, r.ssim),
+                        None => format!("{} {:.2}/{:.3}", r.task, r.psnr, r.ssim),
+                    })
+                    .collect();
+                bar.suspend(|| {
+                    eprintln!("iteration {iteration}: validation PSNR/SSIM {} (mean {score:.2} dB)", detail.join(", "))
+                });
+                if best.is_none_or(|b| score > b.psnr) {
+                    best = Some(Best { iteration, psnr: score });
+                    improved = true;
+                }
             }
         }
         reached = iteration;
-        let interrupted = interrupt::requested();
-        if improved || iteration % config.run.checkpoint_every == 0 || iteration == end || interrupted {
+        let checkpointed = improved || iteration % config.run.checkpoint_every == 0 || iteration == end || interrupted;
+        if let Some(log) = log.as_mut().filter(|_| checkpointed) {
             let state = TrainState {
                 format: checkpoint::FORMAT,
                 iteration,
@@ -269,12 +376,12 @@ where
                 best,
                 optimizer_shards: 0,
             };
-            let (dir, bytes) = checkpoint::save(&out, &model, &restormer, &optim, &state)?;
-            checkpoint::commit(&out, Pointer::Last, &dir, iteration, &bytes)?;
+            let (dir, bytes) = checkpoint::save(out, &model, restormer, &optim, &state)?;
+            checkpoint::commit(out, Pointer::Last, &dir, iteration, &bytes)?;
             if improved {
-                checkpoint::commit(&out, Pointer::Best, &dir, iteration, &bytes)?;
+                checkpoint::commit(out, Pointer::Best, &dir, iteration, &bytes)?;
             }
-            checkpoint::prune(&out)?;
+            checkpoint::prune(out)?;
             log.write(&Row::Checkpoint { iteration, dir: &dir, best: improved })?;
         }
         if interrupted {
@@ -282,6 +389,9 @@ where
         }
     }
     bar.finish_and_clear();
+    if let Some(peer) = peer {
+        peer.finish::<B>(reached, &device)?;
+    }
     let interrupted = reached < end;
     let (end, done) = (reached, reached - start);
     let summary = Summary {
@@ -292,17 +402,19 @@ where
         best,
         interrupted,
     };
-    eprintln!(
-        "trained iterations {}..={end} in {train_seconds:.1} s of training steps ({:.2} it/s); last loss {:.4}",
-        start + 1,
-        summary.iterations_per_second,
-        last_loss.unwrap_or(f32::NAN)
-    );
-    if end < total {
+    if writes {
         eprintln!(
-            "stopped at iteration {end} of {total}: continue with `train-native train --resume {}`",
-            out.display()
+            "trained iterations {}..={end} in {train_seconds:.1} s of training steps ({:.2} it/s); last loss {:.4}",
+            start + 1,
+            summary.iterations_per_second,
+            last_loss.unwrap_or(f32::NAN)
         );
+        if end < total {
+            eprintln!(
+                "stopped at iteration {end} of {total}: continue with `train-native train --resume {}`",
+                out.display()
+            );
+        }
     }
     Ok(summary)
 }
@@ -329,6 +441,33 @@ pub fn l1_loss<B: Backend>(
             (error * weight.clone()).sum() / weight.sum().mul_scalar(channels)
         }
         _ => error.mean(),
+    }
+}
+
+/// The two sums [`l1_loss`] divides: `sum(w·|output − target|)` (`sum(|output − target|)`
+/// without hole weighting) and the total weight `C·sum(w)` (the element count without it). A
+/// batch split into shards has the sum of the shards' parts as its parts.
+///
+/// # Shapes
+/// - as [`l1_loss`]; both results `[1]`
+pub fn l1_loss_parts<B: Backend>(
+    output: Tensor<B, 4>,
+    target: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4>>,
+    hole_weight: f32,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let error = (output - target).abs();
+    let device = error.device();
+    match mask {
+        Some(mask) if hole_weight != 1.0 => {
+            let channels = error.dims()[1] as f32;
+            let weight = mask.mul_scalar(hole_weight - 1.0).add_scalar(1.0);
+            ((error * weight.clone()).sum(), weight.sum().mul_scalar(channels))
+        }
+        _ => {
+            let count = error.shape().num_elements() as f32;
+            (error.sum(), Tensor::from_data(TensorData::from([count]), &device))
+        }
     }
 }
 
@@ -440,7 +579,17 @@ mod tests {
         let zeros = tensor(vec![0.0; 4], [2, 1, 1, 2]);
         assert!((value(l1_loss(output.clone(), target.clone(), Some(zeros), 5.0)) - plain).abs() < 1e-6);
         // Weights 1, 5, 1, 1 per pixel (for every channel): (1 + 5·3 + 1 + 3) / (1 + 5 + 1 + 1) = 2.5.
-        let weighted = value(l1_loss(output, target, Some(mask), 5.0));
+        let weighted = value(l1_loss(output.clone(), target.clone(), Some(mask.clone()), 5.0));
         assert!((weighted - 2.5).abs() < 1e-6, "{weighted}");
+        // Its parts, summed over the two samples as data-parallel replicas do, divide to the same loss.
+        let part = |i: usize| {
+            let one = |t: &Tensor<B, 4>| t.clone().slice(i..i + 1);
+            let (sum, weight) = l1_loss_parts(one(&output), one(&target), Some(one(&mask)), 5.0);
+            (value(sum), value(weight))
+        };
+        let ((s0, w0), (s1, w1)) = (part(0), part(1));
+        assert_eq!((s0 + s1, w0 + w1), (60.0, 24.0));
+        let (sum, count) = l1_loss_parts(output, target, None, 5.0);
+        assert_eq!((value(sum), value(count)), (24.0, 12.0));
     }
 }
