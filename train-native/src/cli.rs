@@ -321,8 +321,8 @@ pub(crate) fn parse_task(s: &str) -> Result<Task, String> {
     s.parse::<Task>().map_err(|e| e.to_string())
 }
 
-fn parse_preset(s: &str) -> Result<Preset, String> {
-    s.parse()
+pub(crate) fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.trim().parse()
 }
 
 fn parse_rgb(s: &str) -> Result<[f32; 3], String> {

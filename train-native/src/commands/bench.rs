@@ -26,6 +26,7 @@ use restora_model::{Preset, Restormer, RestormerConfig};
 use serde::Serialize;
 
 use crate::backend::{run_on, BackendChoice, BackendTask};
+use crate::cli::parse_preset;
 use crate::files::write_atomic;
 use crate::training::config::OptimizerOptions;
 use crate::training::train_loop::{optimizer, optimizer_step};
@@ -73,10 +74,6 @@ pub struct BenchArgs {
     /// exceed it are skipped; what was skipped is recorded.
     #[arg(long, value_parser = parse_seconds)]
     pub max_seconds: Option<f64>,
-}
-
-fn parse_preset(s: &str) -> Result<Preset, String> {
-    s.trim().parse()
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {

@@ -13,6 +13,7 @@ use restora_model::degradations::Task;
 use restora_model::Preset;
 
 use crate::backend::{BackendChoice, DeviceSpec};
+use crate::cli::{parse_preset, parse_task};
 use crate::training::config::{PairedSet, ScheduleMode, Stage};
 use crate::training::data_parallel::{self, Cluster, Plan};
 use crate::training::{self, ExperimentConfig, Session};
@@ -151,14 +152,6 @@ pub struct TrainArgs {
     /// a peer died or hangs. It must exceed the longest validation, during which the others wait.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub collective_timeout: u64,
-}
-
-fn parse_preset(s: &str) -> Result<Preset, String> {
-    s.parse()
-}
-
-fn parse_task(s: &str) -> Result<Task, String> {
-    s.parse::<Task>().map_err(|e| e.to_string())
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
