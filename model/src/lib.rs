@@ -11,6 +11,8 @@ pub mod manifest;
 pub mod metrics;
 #[cfg(feature = "pth")]
 pub mod pth;
+#[cfg(feature = "pth")]
+pub mod pth_check;
 mod restormer;
 pub mod tile_choice;
 pub mod weights;

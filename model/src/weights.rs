@@ -240,6 +240,11 @@ pub fn infer_config(shapes: &BTreeMap<&str, &[usize]>) -> Result<RestormerConfig
             .copied()
             .ok_or_else(|| WeightsError::Config(format!("no '{key}' (is this a Restormer checkpoint?)")))
     };
+    // One dimension of a key's shape; a shape with too few dimensions is named, not indexed.
+    let dimension = |key: &str, axis: usize| -> Result<usize, WeightsError> {
+        let found = shape(key)?;
+        found.get(axis).copied().ok_or_else(|| WeightsError::Config(format!("'{key}' has shape {found:?}")))
+    };
     let embed = shape("patch_embed.proj.weight")?;
     let output = shape("output.weight")?;
     if embed.len() != 4 || output.len() != 4 {
@@ -264,14 +269,14 @@ pub fn infer_config(shapes: &BTreeMap<&str, &[usize]>) -> Result<RestormerConfig
     let num_blocks = stages.map(count);
     let mut heads = [0; 4];
     for (level, stage) in stages.iter().enumerate() {
-        heads[level] = shape(&format!("{stage}.0.attn.temperature"))?[0];
+        heads[level] = dimension(&format!("{stage}.0.attn.temperature"), 0)?;
     }
     let layer_norm = if shapes.contains_key("encoder_level1.0.norm1.body.bias") {
         LayerNormKind::WithBias
     } else {
         LayerNormKind::BiasFree
     };
-    let hidden = shape("encoder_level1.0.ffn.project_out.weight")?[1];
+    let hidden = dimension("encoder_level1.0.ffn.project_out.weight", 1)?;
     // Prefer the paper's 2.66 whenever it gives this width.
     let ffn_expansion_factor =
         if (dim as f64 * 2.66) as usize == hidden { 2.66 } else { (hidden as f64 + 0.5) / dim as f64 };
@@ -363,6 +368,22 @@ mod tests {
             let ours: Vec<(String, Vec<usize>)> =
                 model.collect(None, None, false).iter().map(|s| (s.full_path(), s.shape.clone())).collect();
             assert_eq!(ours, keys, "{file}");
+        }
+    }
+
+    /// Found by train-native/tests/fuzz.rs: a converted checkpoint whose temperature or FFN
+    /// weight had too few dimensions panicked (an index out of bounds) while the shape was inferred.
+    #[test]
+    fn a_key_with_too_few_dimensions_is_named() {
+        let config = RestormerConfig::preset(Preset::Tiny);
+        let model = config.init::<TestBackend>(&Default::default());
+        let keys: Vec<(String, Vec<usize>)> =
+            model.collect(None, None, false).iter().map(|s| (s.full_path(), s.shape.clone())).collect();
+        for key in ["encoder_level2.0.attn.temperature", "encoder_level1.0.ffn.project_out.weight"] {
+            let mut shapes: BTreeMap<&str, &[usize]> = keys.iter().map(|(k, s)| (k.as_str(), s.as_slice())).collect();
+            shapes.insert(key, &[]);
+            let error = infer_config(&shapes).unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains("[]"), "{error}");
         }
     }
 

@@ -91,8 +91,8 @@ impl TaskChoice {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Model weights (.safetensors); the shape is read from the file. Default: the shipped model
-    /// for the task (static/weights/models.json).
+    /// Model weights (.safetensors, or an official .pth checkpoint); the shape is read from the
+    /// file. Default: the shipped model for the task (static/weights/models.json).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// What to restore.
@@ -222,7 +222,7 @@ pub enum UpChoice {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model weights (.safetensors). Default: the shipped foundation model (static/weights/models.json).
+    /// Model weights (.safetensors or .pth). Default: the shipped foundation model (static/weights/models.json).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Folder of clean images (searched recursively); each is degraded with every degradation of each task.

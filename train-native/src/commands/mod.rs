@@ -34,7 +34,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Reads a weights file, saying what to do when it is missing.
+/// Reads a weights file (`.safetensors`, or a `.pth` checkpoint converted in memory) as
+/// safetensors bytes, saying what to do when it is missing.
 pub(crate) fn read_weights(path: &std::path::Path) -> Result<Vec<u8>> {
     use anyhow::Context;
     if !path.exists() {
@@ -43,6 +44,12 @@ pub(crate) fn read_weights(path: &std::path::Path) -> Result<Vec<u8>> {
              or convert an official Restormer checkpoint with `train-native convert model.pth model.safetensors`)",
             path.display()
         );
+    }
+    // An official PyTorch checkpoint is read (and checked) as `convert` reads it.
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if matches!(extension.as_deref(), Some("pth" | "pt")) {
+        let file = crate::pth_import::read_pth(path)?;
+        return Ok(file.to_safetensors(restora_model::weights::StoredPrecision::F32)?);
     }
     std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))
 }
