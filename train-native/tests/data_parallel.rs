@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{images, ok, s};
+use common::{images, log, ok, s, train_rows, weights};
 use restora_model::weights::WeightFile;
-use serde_json::Value;
 use tempfile::TempDir;
 
 const TOLERANCE: f32 = 1e-5;
@@ -55,18 +54,6 @@ fn train_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a s
     ];
     args.extend_from_slice(extra);
     args
-}
-
-fn log(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn train_rows(out: &Path) -> Vec<Value> {
-    log(out).into_iter().filter(|row| row["type"] == "train").collect()
-}
-
-fn weights(path: &Path) -> WeightFile {
-    WeightFile::from_safetensors(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// The largest absolute difference between two weight files of one model.

@@ -5,23 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use restora_model::weights::WeightFile;
 use restora_model::{BitDepth, Image};
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train-native")).args(args).output().expect("the binary runs")
-}
+mod common;
 
-fn ok(output: Output) -> Output {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{cli, log, ok, s, train_rows, weights};
 
 /// Four small structured images (gradients, stripes, a disc) and one too small for a patch.
 fn data(dir: &Path) -> PathBuf {
@@ -54,18 +44,6 @@ fn train_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a s
 
 fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
     cli(&train_args(data, out, extra))
-}
-
-fn log(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn train_rows(out: &Path) -> Vec<Value> {
-    log(out).into_iter().filter(|row| row["type"] == "train").collect()
-}
-
-fn weights(path: &Path) -> WeightFile {
-    WeightFile::from_safetensors(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]

@@ -47,3 +47,18 @@ pub fn foundation(dir: &Path, data: &Path) -> PathBuf {
     ok(cli(&[&args[..], &["--iters", "2", "--switch-every", "1", "--backend", "cpu"]].concat()));
     run.join("last.safetensors")
 }
+
+/// Every row of a run's `log.jsonl`.
+pub fn log(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The training rows of a run's log.
+pub fn train_rows(out: &Path) -> Vec<serde_json::Value> {
+    log(out).into_iter().filter(|row| row["type"] == "train").collect()
+}
+
+/// A safetensors weights file.
+pub fn weights(path: &Path) -> restora_model::weights::WeightFile {
+    restora_model::weights::WeightFile::from_safetensors(&std::fs::read(path).unwrap()).unwrap()
+}
