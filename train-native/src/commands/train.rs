@@ -206,27 +206,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(plan) => data_parallel::run(session, plan)?,
         None => training::run(session, args.backend)?,
     };
-    if !writes {
-        if summary.end > summary.start {
-            println!(
-                "iterations {}..={}: last loss {:.4}, {:.2} it/s; node 0 writes the run folder",
-                summary.start + 1,
-                summary.end,
-                summary.last_loss.unwrap_or(f32::NAN),
-                summary.iterations_per_second
-            );
-        }
-        return Ok(());
-    }
     if summary.end > summary.start {
+        let written = if writes {
+            format!("wrote {}", out.join("last.safetensors").display())
+        } else {
+            "node 0 writes the run folder".to_string()
+        };
         println!(
-            "iterations {}..={}: last loss {:.4}, {:.2} it/s; wrote {}",
+            "iterations {}..={}: last loss {:.4}, {:.2} it/s; {written}",
             summary.start + 1,
             summary.end,
             summary.last_loss.unwrap_or(f32::NAN),
-            summary.iterations_per_second,
-            out.join("last.safetensors").display()
+            summary.iterations_per_second
         );
+    }
+    if writes {
         if let Some(best) = summary.best {
             println!(
                 "best validation: {:.2} dB at iteration {} ({})",
