@@ -1,5 +1,5 @@
 //! Where the model runs: the user's choice (selector and `?backend=` URL parameter) and the
-//! backend that actually ran.
+//! backend that actually ran, with the memory the run left held.
 
 use std::fmt;
 
@@ -89,6 +89,32 @@ pub fn done_message(backend: BackendKind, elapsed_ms: f64, tiles: usize) -> Stri
     format!("Restored on {backend} in {} ms ({tiles})", elapsed_ms.round() as u64)
 }
 
+/// Memory after a run, in bytes: what bounds the size of a photo the page can restore.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunMemory {
+    /// The page's wasm memory (it only grows: its peak so far; the browser's limit is 4 GiB).
+    pub page: u64,
+    /// The CPU worker's wasm memory, when the run was there.
+    pub worker: Option<u64>,
+    /// WebGPU, when the run was there: bytes held by live tensors, and reserved by the pool.
+    pub gpu: Option<(u64, u64)>,
+}
+
+impl RunMemory {
+    /// "page 412 MB, worker 633 MB" (and ", GPU 18.0 MB in use, 26.4 MB reserved").
+    pub fn summary(&self) -> String {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let mut text = format!("page {:.0} MB", mb(self.page));
+        if let Some(worker) = self.worker {
+            text += &format!(", worker {:.0} MB", mb(worker));
+        }
+        if let Some((in_use, reserved)) = self.gpu {
+            text += &format!(", GPU {:.1} MB in use, {:.1} MB reserved", mb(in_use), mb(reserved));
+        }
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +131,13 @@ mod tests {
     fn status_names_the_backend_and_milliseconds() {
         assert_eq!(done_message(BackendKind::Cpu, 1233.6, 1), "Restored on CPU in 1234 ms (whole image)");
         assert_eq!(done_message(BackendKind::WebGpu, 5.0, 4), "Restored on WebGPU in 5 ms (4 tiles)");
+    }
+
+    #[test]
+    fn memory_summary_names_what_ran() {
+        let cpu = RunMemory { page: 412_000_000, worker: Some(633_400_000), gpu: None };
+        assert_eq!(cpu.summary(), "page 412 MB, worker 633 MB");
+        let gpu = RunMemory { page: 90_000_000, worker: None, gpu: Some((18_040_000, 26_400_000)) };
+        assert_eq!(gpu.summary(), "page 90 MB, GPU 18.0 MB in use, 26.4 MB reserved");
     }
 }

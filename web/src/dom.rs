@@ -21,6 +21,13 @@ pub fn now_ms() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
 }
 
+/// Bytes of this wasm instance's memory (the page's or the worker's). Wasm memory only grows,
+/// so this is also the instance's peak so far: what counts against the browser's 4 GiB limit.
+pub fn wasm_memory_bytes() -> u64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
+}
+
 /// Resolves after `ms` milliseconds (0: after the browser has had a turn, so it can repaint and
 /// handle input between tiles).
 pub async fn sleep(ms: i32) {

@@ -28,7 +28,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::backend_choice::{done_message, BackendChoice, BackendKind};
+use crate::backend_choice::{done_message, BackendChoice, BackendKind, RunMemory};
 use crate::demo_params::{DemoKind, DEMO_SEED};
 use crate::dom::{self, get_path, js_error, now_ms, sleep, with_timeout};
 use crate::manifest::{Manifest, ModelEntry, TaskChoice};
@@ -49,7 +49,11 @@ const SELF_TEST_TIMEOUT_MS: i32 = 90_000;
 /// least `SLOWEST_TILE_FACTOR` times the slowest tile so far: autotuning, which on the web
 /// benchmarks the candidate kernels in the background after their first use, shares the queue,
 /// and made the second and third 64×48 restorations on SwiftShader take 153 and 147 s after a
-/// first of 80 s (GPU memory flat), so a fixed 180 s declared a live, busy GPU lost.
+/// first of 80 s (GPU memory flat), so a fixed 180 s declared a live, busy GPU lost. On a 24 MP
+/// photo (512² tiles, SwiftShader) the first tile took 74 s and the second, while the matmul
+/// candidates were benchmarked at that size (cubecl-runtime 0.9 `tune/tuner.rs` spawns the tuning
+/// as a detached task on wasm), over 294 s: the page then finished on the CPU, which is the faster
+/// choice on a software adapter anyway. A real GPU tunes in milliseconds.
 const FIRST_TILE_TIMEOUT_MS: i32 = 600_000;
 const TILE_TIMEOUT_MS: i32 = 180_000;
 const SLOWEST_TILE_FACTOR: f64 = 4.0;
@@ -341,14 +345,17 @@ async fn run(
                 let (network, gpu) = gpu_model(state, engine, &weights)?;
                 run_tiles(state, &network, &gpu, &input.image, mask.as_ref(), &options)
                     .await
-                    .map(|(image, tiles)| (image, tiles, Some(gpu_memory(&gpu.device))))
+                    .map(|(image, tiles)| (image, tiles, None, Some(gpu_memory(&gpu.device))))
             }
             BackendKind::Cpu => run_on_worker(state, engine, &weights, &input.image, mask.as_ref(), &options)
                 .await
-                .map(|(image, tiles)| (image, tiles, None)),
+                .map(|(image, tiles, worker)| (image, tiles, Some(worker), None)),
         };
         match result {
-            Ok((image, tiles, gpu_memory)) => break (image, tiles, now_ms() - start, gpu_memory),
+            Ok((image, tiles, worker, gpu)) => {
+                let memory = RunMemory { page: dom::wasm_memory_bytes(), worker, gpu };
+                break (image, tiles, now_ms() - start, memory);
+            }
             Err(RunError::Gpu(reason)) if kind == BackendKind::WebGpu => {
                 web_sys::console::warn_1(&format!("WebGPU is off for this page: {reason}").into());
                 // Never again this session: back to the CPU, and say so.
@@ -365,20 +372,13 @@ async fn run(
             Err(other) => return Err(other),
         }
     };
-    let (image, tiles, elapsed_ms, gpu_memory) = outcome;
-    if let Some((in_use, reserved)) = gpu_memory {
-        web_sys::console::log_1(
-            &format!(
-                "WebGPU run: {elapsed_ms:.0} ms, {tiles} tile(s); GPU memory after it: {:.1} MB in use, {:.1} MB reserved",
-                in_use as f64 / 1e6,
-                reserved as f64 / 1e6
-            )
-            .into(),
-        );
-    }
+    let (image, tiles, elapsed_ms, memory) = outcome;
+    web_sys::console::log_1(
+        &format!("{kind} run: {elapsed_ms:.0} ms, {tiles} tile(s); memory after it: {}", memory.summary()).into(),
+    );
     let png = image.encode_png(BitDepth::Eight).map_err(|e| e.to_string())?;
     let url = dom::blob_url(&png, "image/png")?;
-    state.set_result(Some(RunResult { url, backend: kind, elapsed_ms, tiles, gpu_memory }));
+    state.set_result(Some(RunResult { url, backend: kind, elapsed_ms, tiles, memory }));
     state.status.set(done_message(kind, elapsed_ms, tiles));
     if let Some(reference) = state.reference.get_untracked() {
         update_metrics(state, &input.image, Some(&image), &reference)?;
@@ -564,7 +564,7 @@ async fn run_on_worker(
     image: &Image,
     mask: Option<&Mask>,
     options: &TileOptions,
-) -> Result<(Image, usize), RunError> {
+) -> Result<(Image, usize, u64), RunError> {
     let worker = cpu_worker(engine).await?;
     let stop = |engine: EngineHandle| {
         worker.worker.terminate();
@@ -626,8 +626,9 @@ async fn run_on_worker(
                     .map_err(|_| RunError::Message("the CPU worker sent no image".into()))?
                     .to_vec();
                 let tiles = get_path(&reply, &["tiles"]).as_f64().unwrap_or(1.0) as usize;
+                let memory = get_path(&reply, &["memoryBytes"]).as_f64().unwrap_or(0.0) as u64;
                 let restored = Image::new(image.width(), image.height(), pixels).map_err(|e| e.to_string())?;
-                return Ok((restored, tiles));
+                return Ok((restored, tiles, memory));
             }
             "error" if get_path(&reply, &["needWeights"]).as_bool() == Some(true) => send_weights = true,
             "panic" => {
@@ -687,7 +688,12 @@ async fn run_tiles(
             .ok_or_else(|| RunError::Gpu(format!("a tile took longer than {} s", timeout / 1000)))?
             .map_err(|e| RunError::Gpu(format!("readback failed: {e:?}")))?;
         let took = now_ms() - started;
-        web_sys::console::debug_1(&format!("WebGPU tile {}/{total}: {took:.0} ms", index + 1).into());
+        // Time and memory per tile: a large photo's run shows the memory flat after the first tile,
+        // and a tile slowed down by kernel tuning (see `SLOWEST_TILE_FACTOR`).
+        let memory = RunMemory { page: dom::wasm_memory_bytes(), worker: None, gpu: Some(gpu_memory(&gpu.device)) };
+        web_sys::console::log_1(
+            &format!("WebGPU tile {}/{total}: {took:.0} ms; memory: {}", index + 1, memory.summary()).into(),
+        );
         gpu.slowest_tile_ms.set(Some(gpu.slowest_tile_ms.get().map_or(took, |slowest| slowest.max(took))));
         let values = data.into_vec::<f32>().map_err(|e| format!("unexpected tile data: {e:?}"))?;
         if values.iter().any(|v| !v.is_finite()) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use restora_model::Image;
 
-use crate::backend_choice::{BackendChoice, BackendKind};
+use crate::backend_choice::{BackendChoice, BackendKind, RunMemory};
 use crate::brush::MaskEditor;
 use crate::demo_params::DemoKind;
 use crate::dom;
@@ -63,8 +63,7 @@ pub struct RunResult {
     /// Time of the tile loop (not the download or loading of weights).
     pub elapsed_ms: f64,
     pub tiles: usize,
-    /// WebGPU memory after the run: bytes held by live tensors, and reserved by the pool.
-    pub gpu_memory: Option<(u64, u64)>,
+    pub memory: RunMemory,
 }
 
 /// A message in the `error` element; `retry_tiles` offers a rerun with smaller tiles.

@@ -7,7 +7,8 @@
 //!   Float32Array (RGB interleaved), mask?: Float32Array, tile?: number, overlap: number}`;
 //!   `weights` is sent only when the worker does not hold `weightsId` yet.
 //! - worker → page: `{kind: "ready"}` once, then per run `{kind: "progress", done, total}`,
-//!   `{kind: "done", image: Float32Array, tiles}` or `{kind: "error", message, needWeights?}`;
+//!   `{kind: "done", image: Float32Array, tiles, memoryBytes}` (`memoryBytes`: the worker's wasm
+//!   memory) or `{kind: "error", message, needWeights?}`;
 //!   `{kind: "panic", message}` just before the instance dies of a panic.
 
 use std::cell::RefCell;
@@ -91,7 +92,13 @@ async fn run(scope: &DedicatedWorkerGlobalScope, held: &Held, data: &JsValue) ->
     }
     let restored = restoration.finish().map_err(|e| e.to_string())?;
     let pixels = Float32Array::from(restored.data());
-    Ok(message_object(&[("kind", "done".into()), ("image", pixels.into()), ("tiles", total.into())]))
+    let memory = crate::dom::wasm_memory_bytes() as f64;
+    Ok(message_object(&[
+        ("kind", "done".into()),
+        ("image", pixels.into()),
+        ("tiles", total.into()),
+        ("memoryBytes", memory.into()),
+    ]))
 }
 
 /// `{key: value, ...}`.

@@ -84,8 +84,12 @@ fn open_sample(session: &Session, stem: &str) -> Image {
 }
 
 fn wait_for_input(session: &Session, width: u32) {
+    wait_for_input_within(session, width, SHORT);
+}
+
+fn wait_for_input_within(session: &Session, width: u32, timeout: Duration) {
     let canvas = session.testid("input-image", SHORT);
-    session.wait(SHORT, "the input image on its canvas", || {
+    session.wait(timeout, "the input image on its canvas", || {
         (session.attribute(&canvas, "width").as_deref() == Some(width.to_string().as_str())).then_some(())
     });
 }
@@ -603,4 +607,66 @@ fn measure_restoration_times() {
             }
         }
     }
+}
+
+/// Not a check but a measurement (issue 14, bounded memory; `cargo xtask e2e -- measure_a_24
+/// --nocapture`): a 24-megapixel photo (6000×4000) restored in the CPU worker with automatic
+/// tiles, with its time and the wasm memory of the page and of the worker (each instance has
+/// 4 GiB at most); then the same photo on WebGPU until three tiles are done (time and memory of
+/// each) or the page gives WebGPU up for the CPU, and cancel: SwiftShader takes minutes per tile,
+/// so the whole photo would take hours there.
+#[test]
+#[ignore = "browser measurement: run with `cargo xtask e2e -- measure_a_24 --nocapture`"]
+fn measure_a_24_megapixel_photo() {
+    const GIB: u64 = 1 << 30;
+    let (width, height) = (6000u32, 4000u32);
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("photo-24mp.png");
+    let image = Image::from_fn(width, height, |x, y| {
+        let t = (x * 7 + y * 13) as f32;
+        [(t * 0.01).sin() * 0.5 + 0.5, x as f32 / width as f32, y as f32 / height as f32]
+    });
+    std::fs::write(&file, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
+    let open = |session: &Session| {
+        session.set_value("task-select", "denoise");
+        session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
+        wait_for_input_within(session, width, Duration::from_secs(300));
+    };
+
+    let session = open_app("measure-24mp-cpu", "backend=cpu");
+    open(&session);
+    let result = run_and_wait(&session, Duration::from_secs(3600));
+    let attribute = |name| session.attribute(&result, name).unwrap_or_default();
+    let memory = |name| attribute(name).parse::<u64>().unwrap_or_else(|_| panic!("{name} after the run"));
+    let (page, worker) = (memory("data-page-memory"), memory("data-worker-memory"));
+    eprintln!(
+        "measure: 24 MP on the {}: {} ms, {} tiles; wasm memory: page {} MB, worker {} MB",
+        attribute("data-backend"),
+        attribute("data-elapsed-ms"),
+        attribute("data-tiles"),
+        page / 1_000_000,
+        worker / 1_000_000
+    );
+    assert_eq!(attribute("data-backend"), "cpu");
+    assert!(page < 4 * GIB && worker < 4 * GIB, "over the 4 GiB a wasm instance has: page {page} B, worker {worker} B");
+    drop(session);
+
+    let session = open_webgpu_app("measure-24mp-webgpu");
+    open(&session);
+    session.click(&session.testid("run", SHORT));
+    // Three tiles, or the page giving WebGPU up (a tile over its time limit: then the CPU finishes).
+    let (mut console, gpu_status) = (String::new(), session.testid("gpu-status", SHORT));
+    let outcome = session.wait(Duration::from_secs(3600), "three WebGPU tiles or a fallback", || {
+        console += &session.console();
+        console.push('\n');
+        let tiles = console.lines().filter(|l| l.contains("WebGPU tile")).count();
+        let status = session.text(&gpu_status);
+        (tiles >= 3 || status.starts_with("WebGPU: off")).then_some(status)
+    });
+    for line in console.lines().filter(|l| l.contains("WebGPU")) {
+        eprintln!("measure: 24 MP on WebGPU: {line}");
+    }
+    eprintln!("measure: 24 MP on WebGPU: {outcome}");
+    session.click(&session.testid("cancel", SHORT));
+    screenshot(&session, "measure-24mp-webgpu");
 }

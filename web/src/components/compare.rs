@@ -141,8 +141,10 @@ pub fn Compare() -> impl IntoView {
                             data-backend=move || state.result.get().map(|r| r.backend.name())
                             data-elapsed-ms=move || state.result.get().map(|r| format!("{:.0}", r.elapsed_ms))
                             data-tiles=move || state.result.get().map(|r| r.tiles.to_string())
-                            data-gpu-in-use=move || state.result.get().and_then(|r| r.gpu_memory).map(|m| m.0.to_string())
-                            data-gpu-reserved=move || state.result.get().and_then(|r| r.gpu_memory).map(|m| m.1.to_string())
+                            data-gpu-in-use=move || state.result.get().and_then(|r| r.memory.gpu).map(|m| m.0.to_string())
+                            data-gpu-reserved=move || state.result.get().and_then(|r| r.memory.gpu).map(|m| m.1.to_string())
+                            data-page-memory=move || state.result.get().map(|r| r.memory.page.to_string())
+                            data-worker-memory=move || state.result.get().and_then(|r| r.memory.worker).map(|m| m.to_string())
                             style:clip-path=clip_right
                         />
                         <img
