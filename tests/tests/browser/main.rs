@@ -591,12 +591,7 @@ fn measure_restoration_times() {
         session.set_value("task-select", "denoise");
         session.set_value("tile-select", "whole");
         for side in [256u32, 512] {
-            let file = dir.path().join(format!("photo-{side}.png"));
-            let image = Image::from_fn(side, side, |x, y| {
-                let t = (x * 7 + y * 13) as f32;
-                [(t * 0.01).sin() * 0.5 + 0.5, x as f32 / side as f32, y as f32 / side as f32]
-            });
-            std::fs::write(&file, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
+            let file = write_test_photo(dir.path(), side, side);
             session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
             wait_for_input(&session, side);
             for run in 1..=2 {
@@ -609,38 +604,37 @@ fn measure_restoration_times() {
     }
 }
 
-/// Not a check but a measurement (issue 14, bounded memory; `cargo xtask e2e -- measure_a_24
-/// --nocapture`): a 24-megapixel photo (6000×4000) restored in the CPU worker with automatic
-/// tiles, with its time and the wasm memory of the page and of the worker (each instance has
-/// 4 GiB at most); then the same photo on WebGPU until three tiles are done (time and memory of
-/// each) or the page gives WebGPU up for the CPU, and cancel: SwiftShader takes minutes per tile,
-/// so the whole photo would take hours there.
-#[test]
-#[ignore = "browser measurement: run with `cargo xtask e2e -- measure_a_24 --nocapture`"]
-fn measure_a_24_megapixel_photo() {
-    const GIB: u64 = 1 << 30;
-    let (width, height) = (6000u32, 4000u32);
-    let dir = tempfile::TempDir::new().unwrap();
-    let file = dir.path().join("photo-24mp.png");
+/// A synthetic photo (stripes and gradients) of any size, written as a PNG in `dir`.
+fn write_test_photo(dir: &Path, width: u32, height: u32) -> PathBuf {
+    let file = dir.join(format!("photo-{width}x{height}.png"));
     let image = Image::from_fn(width, height, |x, y| {
         let t = (x * 7 + y * 13) as f32;
         [(t * 0.01).sin() * 0.5 + 0.5, x as f32 / width as f32, y as f32 / height as f32]
     });
     std::fs::write(&file, image.encode_png(BitDepth::Eight).unwrap()).unwrap();
-    let open = |session: &Session| {
-        session.set_value("task-select", "denoise");
-        session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
-        wait_for_input_within(session, width, Duration::from_secs(300));
-    };
+    file
+}
 
-    let session = open_app("measure-24mp-cpu", "backend=cpu");
-    open(&session);
+/// Opens a large photo for denoising; decoding it in the page takes a while.
+fn open_large_photo(session: &Session, file: &Path, width: u32) {
+    session.set_value("task-select", "denoise");
+    session.send_keys(&session.testid("file-input", SHORT), file.to_str().unwrap());
+    wait_for_input_within(session, width, Duration::from_secs(300));
+}
+
+/// Restores a large photo in the CPU worker with automatic tiles, prints the time, tiles and the
+/// wasm memory of the page and of the worker, and checks each stays under the 4 GiB a wasm
+/// instance can have.
+fn measure_in_the_cpu_worker(name: &'static str, file: &Path, width: u32) {
+    const GIB: u64 = 1 << 30;
+    let session = open_app(name, "backend=cpu");
+    open_large_photo(&session, file, width);
     let result = run_and_wait(&session, Duration::from_secs(3600));
     let attribute = |name| session.attribute(&result, name).unwrap_or_default();
     let memory = |name| attribute(name).parse::<u64>().unwrap_or_else(|_| panic!("{name} after the run"));
     let (page, worker) = (memory("data-page-memory"), memory("data-worker-memory"));
     eprintln!(
-        "measure: 24 MP on the {}: {} ms, {} tiles; wasm memory: page {} MB, worker {} MB",
+        "measure: {name} on the {}: {} ms, {} tiles; wasm memory: page {} MB, worker {} MB",
         attribute("data-backend"),
         attribute("data-elapsed-ms"),
         attribute("data-tiles"),
@@ -649,10 +643,32 @@ fn measure_a_24_megapixel_photo() {
     );
     assert_eq!(attribute("data-backend"), "cpu");
     assert!(page < 4 * GIB && worker < 4 * GIB, "over the 4 GiB a wasm instance has: page {page} B, worker {worker} B");
-    drop(session);
+}
+
+/// Not a check but a measurement (issue 14, bounded memory; `cargo xtask e2e --
+/// measure_a_panorama --nocapture`): a 20,000 × 200 panorama restored in the CPU worker with
+/// automatic tiles.
+#[test]
+#[ignore = "browser measurement: run with `cargo xtask e2e -- measure_a_panorama --nocapture`"]
+fn measure_a_panorama() {
+    let dir = tempfile::TempDir::new().unwrap();
+    measure_in_the_cpu_worker("measure-panorama", &write_test_photo(dir.path(), 20_000, 200), 20_000);
+}
+
+/// Not a check but a measurement (issue 14, bounded memory; `cargo xtask e2e -- measure_a_24
+/// --nocapture`): a 24-megapixel photo (6000×4000) restored in the CPU worker with automatic
+/// tiles, with its time and the wasm memory of the page and of the worker; then the same photo on
+/// WebGPU until three tiles are done (time and memory of each) or the page gives WebGPU up for the
+/// CPU, and cancel: SwiftShader takes minutes per tile, so the whole photo would take hours there.
+#[test]
+#[ignore = "browser measurement: run with `cargo xtask e2e -- measure_a_24 --nocapture`"]
+fn measure_a_24_megapixel_photo() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = write_test_photo(dir.path(), 6000, 4000);
+    measure_in_the_cpu_worker("measure-24mp", &file, 6000);
 
     let session = open_webgpu_app("measure-24mp-webgpu");
-    open(&session);
+    open_large_photo(&session, &file, 6000);
     session.click(&session.testid("run", SHORT));
     // Three tiles, or the page giving WebGPU up (a tile over its time limit: then the CPU finishes).
     let (mut console, gpu_status) = (String::new(), session.testid("gpu-status", SHORT));
