@@ -349,7 +349,7 @@ async fn run(
             }
             BackendKind::Cpu => run_on_worker(state, engine, &weights, &input.image, mask.as_ref(), &options)
                 .await
-                .map(|(image, tiles, worker)| (image, tiles, Some(worker), None)),
+                .map(|(image, tiles, worker)| (image, tiles, worker, None)),
         };
         match result {
             Ok((image, tiles, worker, gpu)) => {
@@ -564,7 +564,7 @@ async fn run_on_worker(
     image: &Image,
     mask: Option<&Mask>,
     options: &TileOptions,
-) -> Result<(Image, usize, u64), RunError> {
+) -> Result<(Image, usize, Option<u64>), RunError> {
     let worker = cpu_worker(engine).await?;
     let stop = |engine: EngineHandle| {
         worker.worker.terminate();
@@ -626,7 +626,7 @@ async fn run_on_worker(
                     .map_err(|_| RunError::Message("the CPU worker sent no image".into()))?
                     .to_vec();
                 let tiles = get_path(&reply, &["tiles"]).as_f64().unwrap_or(1.0) as usize;
-                let memory = get_path(&reply, &["memoryBytes"]).as_f64().unwrap_or(0.0) as u64;
+                let memory = get_path(&reply, &["memoryBytes"]).as_f64().map(|bytes| bytes as u64);
                 let restored = Image::new(image.width(), image.height(), pixels).map_err(|e| e.to_string())?;
                 return Ok((restored, tiles, memory));
             }
