@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Score the classical restoration methods a user would reach for, per degradation, on Restora's
-own degradations (`train-native degrade`), and optionally a Restora model on the same inputs.
+own degradations (`train-native degrade`), and optionally Restora models on the same inputs.
 
+PSNR and SSIM come from scikit-image; LPIPS from `train-native score` (the shipped shift-tolerant
+AlexNet LPIPS, the code `train-native eval` uses), which also recomputes PSNR as a cross-check.
 Writes a Markdown table (--out) and a JSON file next to it with every per-image figure.
 See tools/baselines/README.md for the methods and their settings.
 """
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -50,11 +53,12 @@ UNSHARP_AMOUNT = 1.0
 ALIAS_SMOOTH_SIGMA = 0.8
 INPAINT_RADIUS = 3
 
+DEFAULT_LPIPS = REPO_ROOT / "static" / "weights" / "lpips" / "alex_shift_tolerant.safetensors"
 LPIPS_NOTE = (
-    "LPIPS n/a: the `lpips` package needs torchvision's AlexNet download, which is not reachable "
-    "offline. `train-native eval` scores LPIPS (shift-tolerant AlexNet, shipped weights) for "
-    "Restora's own restorations only."
+    "LPIPS (lower is better): shift-tolerant AlexNet LPIPS (stlpips-pytorch 0.0.2 weights, "
+    "`static/weights/lpips/`), computed by `train-native score`, the same code as `train-native eval`."
 )
+TASKS = ("denoise", "deblur", "dealias", "inpaint")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +284,11 @@ def degradations() -> list[Degradation]:
 # CLI plumbing
 
 
-def run_cli(binary: Path, args: list[str]) -> None:
+def run_cli(binary: Path, args: list[str]) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(binary), *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"`{binary.name} {' '.join(args)}` failed ({proc.returncode}):\n{proc.stderr.strip()}")
+    return proc
 
 
 def check_kernels(binary: Path, work: Path, degs: list[Degradation]) -> None:
@@ -329,6 +334,24 @@ def score(clean: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
 # Main
 
 
+@dataclass
+class Model:
+    """A Restora model scored beside the classical methods, on the degradations of `tasks`."""
+
+    label: str
+    weights: Path | None  # None: the shipped model `restore` picks for the task (models.json)
+    tasks: tuple[str, ...]
+
+
+def parse_weights(value: str) -> tuple[tuple[str, ...], Path]:
+    """`[TASK,...=]PATH`: the tasks prefix is optional (all tasks without it)."""
+    prefix, sep, rest = value.partition("=")
+    tasks = tuple(t.strip() for t in prefix.split(","))
+    if sep and all(t in TASKS for t in tasks):
+        return tasks, Path(rest)
+    return TASKS, Path(value)
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "corpus" / "val",
@@ -340,8 +363,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bin", type=Path, default=None,
                    help="train-native binary (default: $CARGO_TARGET_DIR/release/train-native, "
                         "else target/release/train-native in the repository)")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="also score `train-native restore` with these weights on the same degraded images")
+    p.add_argument("--weights", action="append", default=[], metavar="[TASK,...=]PATH",
+                   help="also score `train-native restore` with these weights on the same degraded images, "
+                        "on the degradations of the given tasks (all without a prefix); repeatable")
+    p.add_argument("--shipped", action="store_true",
+                   help="also score the model the CLI and the page ship for each task "
+                        "(static/weights/models.json; run from anywhere, the CLI is run from the repository)")
+    p.add_argument("--lpips", type=Path, default=DEFAULT_LPIPS,
+                   help="LPIPS weights for `train-native score` (default: the shipped ones)")
     p.add_argument("--max-side", type=int, default=512,
                    help="center-crop each clean image to at most this many pixels per side before "
                         "degrading (BM3D is slow on large images); 0 keeps full size (default: 512)")
@@ -364,8 +393,16 @@ def main() -> int:
         if args.limit < 1:
             return fail("--limit must be at least 1")
         images = images[: args.limit]
-    if args.weights is not None and not args.weights.is_file():
-        return fail(f"weights file not found: {args.weights}")
+    models = []
+    for value in args.weights:
+        tasks, path = parse_weights(value)
+        if not path.is_file():
+            return fail(f"weights file not found: {path}")
+        models.append(Model(f"Restora ({path.name})", path.resolve(), tasks))
+    if args.shipped:
+        models += [Model("Restora, shipped", None, (task,)) for task in TASKS]
+    if not args.lpips.is_file():
+        return fail(f"LPIPS weights not found: {args.lpips} (pass --lpips PATH)")
     if args.out.suffix.lower() != ".md":
         return fail(f"--out should be a Markdown file (.md): {args.out}")
 
@@ -374,7 +411,8 @@ def main() -> int:
     started = time.time()
     try:
         check_kernels(binary, work, degs)
-        per_image = evaluate(args, binary, work, images, degs)
+        per_image, outputs, notes = evaluate(args, binary, work, images, degs, models)
+        add_lpips(binary, args.lpips, work / "clean", outputs, per_image)
     except RuntimeError as err:
         return fail(str(err))
     finally:
@@ -384,13 +422,15 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.time() - started
 
-    rows = summarise(per_image, degs, restora_label(args))
+    rows = summarise(per_image, degs)
     settings = {
         "data": str(args.data.resolve()),
         "images": [str(p.relative_to(args.data)) for p in images],
         "max_side": args.max_side,
         "binary": str(binary),
-        "weights": str(args.weights.resolve()) if args.weights else None,
+        "models": [{"label": m.label, "weights": str(m.weights) if m.weights else "shipped", "tasks": m.tasks}
+                   for m in models],
+        "notes": notes,
         "seed": "image index (0-based, sorted order)",
         "degradations": {d.key: d.cli_args for d in degs},
         "runtime_s": round(elapsed, 1),
@@ -411,12 +451,16 @@ def fail(message: str) -> int:
     return 2
 
 
-def restora_label(args: argparse.Namespace) -> str | None:
-    return f"Restora ({args.weights.name})" if args.weights else None
+def slug(method: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
 
 
-def evaluate(args, binary: Path, work: Path, images: list[Path], degs: list[Degradation]) -> list[dict]:
+def evaluate(args, binary: Path, work: Path, images: list[Path], degs: list[Degradation],
+             models: list[Model]) -> tuple[list[dict], dict, list[str]]:
+    """Per-image rows, the folder of each (degradation, method)'s outputs, and notes for the report."""
     per_image: list[dict] = []
+    outputs: dict[tuple[str, str], Path] = {}
+    notes: list[str] = []
     names = [str(p.relative_to(args.data)) for p in images]
     cleans = []
     for index, path in enumerate(images):
@@ -448,6 +492,9 @@ def evaluate(args, binary: Path, work: Path, images: list[Path], degs: list[Degr
                 t0 = time.time()
                 restored = fn(degraded, ctx)
                 seconds = time.time() - t0
+                method_dir = outputs.setdefault((deg.key, method), work / deg.key / slug(method))
+                method_dir.mkdir(exist_ok=True)
+                save_rgb(method_dir / f"{index:04d}.png", restored)
                 psnr, ssim = score(clean, restored)
                 per_image.append({"degradation": deg.key, "method": method, "image": names[index],
                                   "seed": index, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
@@ -455,49 +502,84 @@ def evaluate(args, binary: Path, work: Path, images: list[Path], degs: list[Degr
                 ctx.notes = {}
                 print(f"[{deg.key} {index + 1}/{len(cleans)}] {method}: {psnr:.2f} dB, SSIM {ssim:.4f}, "
                       f"{seconds:.1f} s", file=sys.stderr)
-        if args.weights:
-            per_image += restore_with_model(args, binary, deg, degraded_dir, mask_dir, cleans, names)
-    return per_image
+        for model in models:
+            if deg.task in model.tasks:
+                rows, note = restore_with_model(binary, model, deg, degraded_dir, mask_dir, cleans, names, outputs)
+                per_image += rows
+                if note and note not in notes:
+                    notes.append(note)
+    return per_image, outputs, notes
 
 
-def restore_with_model(args, binary, deg, degraded_dir, mask_dir, cleans, names) -> list[dict]:
+def restore_with_model(binary, model: Model, deg: Degradation, degraded_dir, mask_dir, cleans, names,
+                       outputs) -> tuple[list[dict], str | None]:
     # One folder call per degradation, so the weights load once; the time per image includes it.
-    out_dir = degraded_dir.parent / "restora"
-    cmd = ["restore", "--weights", str(args.weights), "--task", deg.task, "-i", str(degraded_dir),
-           "-o", str(out_dir)]
+    out_dir = degraded_dir.parent / f"restora-{len(outputs)}"
+    cmd = ["restore", "--task", deg.task, "-i", str(degraded_dir), "-o", str(out_dir)]
+    if model.weights is not None:
+        cmd += ["--weights", str(model.weights)]
     if deg.task == "inpaint":
         cmd += ["--mask", str(mask_dir)]
     t0 = time.time()
-    run_cli(binary, cmd)
+    proc = subprocess.run([str(binary), *cmd], capture_output=True, text=True, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        if model.weights is None and "ships no model" in proc.stderr:
+            return [], f"No shipped model for {deg.task}: {proc.stderr.strip().removeprefix('error: ')}"
+        raise RuntimeError(f"`{binary.name} {' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr.strip()}")
     seconds = (time.time() - t0) / len(cleans)
+    label = model.label
+    if model.weights is None:
+        # `restore` names the model it picked: "note: using the shipped [preview ]model NAME (FILE)".
+        picked = re.search(r"using the shipped (?:preview )?model .* \(([^()]+)\)", proc.stderr)
+        label = f"{model.label} ({picked.group(1) if picked else 'unnamed'})"
+    outputs[(deg.key, label)] = out_dir
     results = []
     for index, (_, clean) in enumerate(cleans):
         restored = load_rgb(out_dir / f"{index:04d}.png")
         psnr, ssim = score(clean, restored)
-        results.append({"degradation": deg.key, "method": restora_label(args), "image": names[index],
+        results.append({"degradation": deg.key, "method": label, "image": names[index],
                         "seed": index, "psnr": round(psnr, 4), "ssim": round(ssim, 5),
                         "seconds": round(seconds, 2)})
-        print(f"[{deg.key} {index + 1}/{len(cleans)}] {restora_label(args)}: {psnr:.2f} dB, SSIM {ssim:.4f}",
-              file=sys.stderr)
-    return results
+        print(f"[{deg.key} {index + 1}/{len(cleans)}] {label}: {psnr:.2f} dB, SSIM {ssim:.4f}", file=sys.stderr)
+    return results, None
 
 
-def summarise(per_image: list[dict], degs: list[Degradation], restora: str | None) -> list[dict]:
+def add_lpips(binary: Path, lpips: Path, clean_dir: Path, outputs: dict, per_image: list[dict]) -> None:
+    """LPIPS of every output from `train-native score`; its PSNR must agree with scikit-image's."""
+    for (deg, method), folder in outputs.items():
+        report = folder.parent / f"{folder.name}-scores.json"
+        run_cli(binary, ["score", "--reference", str(clean_dir), "--restored", str(folder),
+                         "--lpips", str(lpips), "--report", str(report)])
+        scored = {Path(i["image"]).stem: i for i in json.loads(report.read_text())["images"]}
+        for row in per_image:
+            if row["degradation"] != deg or row["method"] != method:
+                continue
+            theirs = scored[f"{row['seed']:04d}"]
+            if abs(theirs["psnr"] - row["psnr"]) > 0.01:
+                raise RuntimeError(f"{deg} / {method} / {row['image']}: PSNR {row['psnr']:.4f} here but "
+                                   f"{theirs['psnr']:.4f} from `train-native score`: the metrics disagree")
+            row["lpips"] = round(theirs["lpips"], 5)
+        print(f"[{deg}] {method}: LPIPS scored", file=sys.stderr)
+
+
+def summarise(per_image: list[dict], degs: list[Degradation]) -> list[dict]:
     rows = []
     for deg in degs:
-        methods = [m for m, _ in deg.methods] + ([restora] if restora else [])
+        methods = list(dict.fromkeys(r["method"] for r in per_image if r["degradation"] == deg.key))
         input_psnr = None
         for method in methods:
             hits = [r for r in per_image if r["degradation"] == deg.key and r["method"] == method]
             psnr = float(np.mean([r["psnr"] for r in hits]))
             if method == "input":
                 input_psnr = psnr
+            lpips = [r["lpips"] for r in hits if r.get("lpips") is not None]
             rows.append({
                 "degradation": deg.key, "label": deg.label, "method": method,
                 "psnr": round(psnr, 3),
                 "delta_psnr": None if input_psnr is None else round(psnr - input_psnr, 3),
                 "ssim": round(float(np.mean([r["ssim"] for r in hits])), 4),
-                "lpips": None, "images": len(hits),
+                "lpips": round(float(np.mean(lpips)), 4) if len(lpips) == len(hits) else None,
+                "images": len(hits),
                 "seconds_per_image": round(float(np.mean([r["seconds"] for r in hits])), 2),
             })
     return rows
@@ -516,7 +598,8 @@ def markdown(settings: dict, rows: list[dict], args: argparse.Namespace) -> str:
         "no border crop); Δ = PSNR gain over the degraded input.",
         f"- {LPIPS_NOTE}",
         "- Time: wall seconds per image on this machine"
-        + ("; the Restora row includes loading the weights." if args.weights else "."),
+        + ("; Restora rows include loading the weights." if settings["models"] else "."),
+        *[f"- {note}" for note in settings["notes"]],
         f"- Total runtime: {settings['runtime_s']:.0f} s.",
         "",
         "| Degradation | Method | PSNR | Δ PSNR | SSIM | LPIPS | Images | s / image |",
@@ -524,8 +607,9 @@ def markdown(settings: dict, rows: list[dict], args: argparse.Namespace) -> str:
     ]
     for row in rows:
         delta = "" if row["method"] == "input" else f"{row['delta_psnr']:+.2f}"
+        lpips = "n/a" if row["lpips"] is None else f"{row['lpips']:.4f}"
         lines.append(f"| {row['label']} | {row['method']} | {row['psnr']:.2f} | {delta} | {row['ssim']:.4f} "
-                     f"| n/a | {row['images']} | {row['seconds_per_image']:.2f} |")
+                     f"| {lpips} | {row['images']} | {row['seconds_per_image']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

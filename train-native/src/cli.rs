@@ -58,6 +58,9 @@ pub enum Command {
     /// The report's picture tables: degraded input | each model | ground truth, with PSNR / SSIM and
     /// jet error maps, one PNG per task and degradation.
     Figures(crate::commands::figures::FiguresArgs),
+    /// PSNR / SSIM / LPIPS of restored images (from any method) against their clean references,
+    /// with the metrics of `eval`.
+    Score(crate::commands::score::ScoreArgs),
 }
 
 /// The restoration a user asks for.

@@ -17,9 +17,9 @@ fn choose(choice: TaskChoice) -> Result<Option<PathBuf>> {
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
     let manifest = Manifest::parse(&text).with_context(|| format!("cannot use {}", path.display()))?;
     Ok(manifest.choose(choice).map(|model| {
-        if model.preview {
-            eprintln!("note: using the shipped preview model {} ({})", model.display_name(), model.file);
-        }
+        // Always said, so a table built from the output can name the model it scored.
+        let kind = if model.preview { "preview model" } else { "model" };
+        eprintln!("note: using the shipped {kind} {} ({})", model.display_name(), model.file);
         dir.join(&model.file)
     }))
 }

@@ -487,3 +487,69 @@ fn figures_draw_one_picture_table_per_degradation_with_its_scores() {
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 2, "nothing written next to the inputs");
     assert_no_leftovers(&out);
 }
+
+#[test]
+fn score_pairs_folders_by_name_and_reports_psnr_ssim_lpips() {
+    let dir = TempDir::new().unwrap();
+    let (reference, restored) = (dir.path().join("reference"), dir.path().join("restored"));
+    for folder in [&reference, &restored] {
+        std::fs::create_dir_all(folder.join("sub")).unwrap();
+    }
+    let grey = |level: f32| Image::from_fn(32, 24, move |_, _| [level; 3]);
+    write_png(&reference.join("same.png"), &gradient(32, 32));
+    write_png(&restored.join("same.png"), &gradient(32, 32));
+    // 51 grey levels apart everywhere: MSE 0.2², PSNR 10·log10(1 / 0.04) = 13.979 dB.
+    write_png(&reference.join("sub/offset.png"), &grey(100.0 / 255.0));
+    write_png(&restored.join("sub/offset.png"), &grey(151.0 / 255.0));
+    write_png(&reference.join("unrestored.png"), &gradient(8, 8));
+    let lpips = Path::new(env!("CARGO_MANIFEST_DIR")).join("../static/weights/lpips/alex_shift_tolerant.safetensors");
+    let report = dir.path().join("scores.json");
+    let result = cli(&[
+        "score",
+        "--reference",
+        s(&reference),
+        "--restored",
+        s(&restored),
+        "--lpips",
+        s(&lpips),
+        "--report",
+        s(&report),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(stderr(&result).contains("1 reference image(s) have no restored image"), "{}", stderr(&result));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(json["unmatched_references"], 1);
+    let by_name = |name: &str| images.iter().find(|i| i["image"].as_str().unwrap().ends_with(name)).unwrap();
+    assert_eq!(by_name("same.png")["psnr"], 100.0);
+    assert_eq!(by_name("same.png")["ssim"], 1.0);
+    assert_eq!(by_name("same.png")["lpips"], 0.0);
+    assert!((by_name("offset.png")["psnr"].as_f64().unwrap() - 13.979).abs() < 0.01, "{json}");
+    assert!(by_name("offset.png")["lpips"].as_f64().unwrap() > 0.0, "{json}");
+    let mean_psnr = json["mean"]["psnr"].as_f64().unwrap();
+    assert!((mean_psnr - (100.0 + 13.979) / 2.0).abs() < 0.01, "{json}");
+
+    // Refused with the problem named: a restored image with no reference, sizes that differ,
+    // a file against a folder, and a report format it does not write.
+    write_png(&restored.join("stray.png"), &gradient(8, 8));
+    let result = cli(&["score", "--reference", s(&reference), "--restored", s(&restored)]);
+    assert!(!result.status.success() && stderr(&result).contains("stray.png"), "{}", stderr(&result));
+    std::fs::remove_file(restored.join("stray.png")).unwrap();
+    write_png(&restored.join("same.png"), &gradient(32, 24));
+    let result = cli(&["score", "--reference", s(&reference), "--restored", s(&restored)]);
+    assert!(!result.status.success() && stderr(&result).contains("same.png"), "{}", stderr(&result));
+    let result = cli(&["score", "--reference", s(&reference.join("same.png")), "--restored", s(&restored)]);
+    assert!(!result.status.success() && stderr(&result).contains("two files or two folders"), "{}", stderr(&result));
+    let result = cli(&[
+        "score",
+        "--reference",
+        s(&reference),
+        "--restored",
+        s(&restored),
+        "--report",
+        s(&dir.path().join("x.csv")),
+    ]);
+    assert!(!result.status.success() && stderr(&result).contains(".md or .json"), "{}", stderr(&result));
+    assert!(!result.status.success() && !stderr(&result).contains("panicked"), "{}", stderr(&result));
+}

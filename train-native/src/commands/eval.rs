@@ -190,7 +190,7 @@ fn write_error_map(dir: &Path, image: &Path, kind: &str, restored: &Image, clean
 
 /// Mean of the scores; an infinite PSNR (identical images) counts as 100 dB so one perfect image
 /// does not make the mean infinite.
-fn mean(scores: impl Iterator<Item = Scores> + Clone) -> Scores {
+pub(crate) fn mean(scores: impl Iterator<Item = Scores> + Clone) -> Scores {
     let n = scores.clone().count().max(1) as f64;
     let lpips: Vec<f64> = scores.clone().filter_map(|s| s.lpips).collect();
     Scores {

@@ -10,6 +10,7 @@ pub(crate) mod finetune;
 mod info;
 pub(crate) mod plot;
 mod restore;
+pub(crate) mod score;
 pub(crate) mod sweep;
 pub(crate) mod train;
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Finetune(args) => finetune::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Figures(args) => figures::run(args),
+        Command::Score(args) => score::run(args),
     }
 }
 
