@@ -348,3 +348,71 @@ fn init_starts_from_the_given_weights_and_refuses_another_model() {
     let message = stderr(&refused);
     assert!(message.contains("holds a tiny") && message.contains("trains a small"), "{message}");
 }
+
+#[test]
+fn block_end_validation_keeps_each_tasks_best_and_resumes_with_it() {
+    let dir = TempDir::new().unwrap();
+    let data = data(dir.path());
+    let common = [
+        "--batch",
+        "1",
+        "--iters",
+        "16",
+        "--switch-every",
+        "2",
+        "--seed",
+        "5",
+        "--val",
+        s(&data),
+        "--val-every",
+        "8",
+        "--val-block-ends",
+        "--checkpoint-every",
+        "4",
+    ];
+    let straight = dir.path().join("straight");
+    ok(train(&data, &straight, &common));
+    let rows = |out: &Path, kind: &str| -> Vec<Value> { log(out).into_iter().filter(|r| r["type"] == kind).collect() };
+    let blocks = rows(&straight, "block_val");
+    let tasks = ["denoise", "deblur", "dealias", "inpaint"];
+    let expected: Vec<(u64, &str)> = (1..=8).map(|k| (2 * k, tasks[(k as usize - 1) % 4])).collect();
+    let got: Vec<(u64, &str)> =
+        blocks.iter().map(|r| (r["iteration"].as_u64().unwrap(), r["task"].as_str().unwrap())).collect();
+    assert_eq!(got, expected, "one block_val row per block, for the block's own task");
+    // Where the regular validation falls on a block end, the task's score is the same row's.
+    for regular in rows(&straight, "val").iter().filter(|r| r["task"] == "inpaint") {
+        let at = blocks.iter().find(|b| b["iteration"] == regular["iteration"]).expect("a block ends at 8 and 16");
+        assert_eq!(at["psnr"], regular["psnr"]);
+    }
+    // The state remembers each task's best block end, and its weights are kept.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(straight.join("checkpoints/iter-00000016/state.json")).unwrap())
+            .unwrap();
+    for task in tasks {
+        let own: Vec<&Value> = blocks.iter().filter(|r| r["task"] == task).collect();
+        let best = own.iter().fold(own[0], |b, r| if r["psnr"].as_f64() > b["psnr"].as_f64() { r } else { b });
+        assert_eq!(state["block_best"][task]["iteration"], best["iteration"], "{task}: {state}");
+        assert_eq!(state["block_best"][task]["psnr"], best["psnr"], "{task}");
+        assert!(straight.join(format!("best-{task}.safetensors")).exists(), "{task}");
+    }
+
+    // Stopped mid-block and resumed: the same rows and the same kept weights.
+    let resumed = dir.path().join("resumed");
+    let mut first = common.to_vec();
+    first.extend(["--stop-after", "7"]);
+    ok(train(&data, &resumed, &first));
+    ok(cli(&["train", "--resume", s(&resumed), "--backend", "cpu"]));
+    assert_eq!(rows(&resumed, "block_val"), blocks);
+    for task in tasks {
+        let file = format!("best-{task}.safetensors");
+        let (a, b) = (weights(&straight.join(&file)), weights(&resumed.join(&file)));
+        for (x, y) in a.tensors.iter().zip(&b.tensors) {
+            assert!(x.key == y.key && x.values == y.values, "{file}: {} differs after resuming", x.key);
+        }
+    }
+    // Plotted as each task's own faint curve; the kept weights restore.
+    ok(cli(&["plot", s(&straight)]));
+    let restored = dir.path().join("restored.png");
+    let best_deblur = straight.join("best-deblur.safetensors");
+    ok(cli(&["restore", "--weights", s(&best_deblur), "--input", s(&data.join("img0.png")), "--output", s(&restored)]));
+}

@@ -1,7 +1,7 @@
 //! `train-native plot`: training curves of a run as PNG charts, from its `log.jsonl` (rows in
 //! `training::log`): `loss.png` (training loss per task against iterations, raw and smoothed, log
 //! scale) and `psnr.png` (validation PSNR per task, with the degraded inputs' PSNR as dashed
-//! reference lines). Rows and fields it does not know are ignored, so newer logs still plot.
+//! reference lines, and each task's PSNR right after its own blocks, `block_val` rows, faint). Rows and fields it does not know are ignored, so newer logs still plot.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,9 @@ pub struct ValPoint {
     pub task: String,
     pub psnr: Option<f64>,
     pub input_psnr: Option<f64>,
+    /// Validated right after the task's own block (`block_val` rows) rather than on the regular
+    /// schedule.
+    pub block_end: bool,
 }
 
 /// What `plot` uses of a log.
@@ -154,10 +157,11 @@ pub fn read_log(path: &Path) -> Result<RunCurves> {
                 (Some(iteration), Some(loss)) => curves.train.push(TrainPoint { iteration, task, loss }),
                 _ => curves.unusable_train += 1,
             },
-            Some("val") => {
+            Some(kind @ ("val" | "block_val")) => {
                 if let Some(iteration) = iteration {
                     let (psnr, input_psnr) = (number_of("psnr"), number_of("input_psnr"));
-                    curves.val.push(ValPoint { iteration, task, psnr, input_psnr });
+                    let block_end = kind == "block_val";
+                    curves.val.push(ValPoint { iteration, task, psnr, input_psnr, block_end });
                 }
             }
             _ => {}
@@ -264,10 +268,22 @@ pub fn psnr_chart(val: &[ValPoint], run: &str) -> Chart {
         Chart { legend: Corner::UpperLeft, ..Chart::new(titled("Validation PSNR", run), "iteration", "PSNR (dB)") };
     let (first, last) = val.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v.iteration), b.max(v.iteration)));
     for (task, color, rows) in by_task(val, |p| p.task.as_str()) {
-        let mut points: Vec<(f64, f64)> = rows.iter().filter_map(|v| v.psnr.map(|p| (v.iteration, p))).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if !points.is_empty() {
-            chart.series.push(Series::new(task.clone(), points).color(color).markers());
+        let curve = |block_end: bool| {
+            let mut points: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|v| v.block_end == block_end)
+                .filter_map(|v| v.psnr.map(|p| (v.iteration, p)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points
+        };
+        let (regular, after_block) = (curve(false), curve(true));
+        if !regular.is_empty() {
+            chart.series.push(Series::new(task.clone(), regular).color(color).markers());
+        }
+        if !after_block.is_empty() {
+            let name = format!("{task}, end of its block");
+            chart.series.push(Series::new(name, after_block).stroke(Stroke::Faint).color(color));
         }
         let inputs: Vec<f64> = rows.iter().filter_map(|v| v.input_psnr).collect();
         if !inputs.is_empty() {

@@ -112,6 +112,11 @@ pub struct TrainArgs {
     /// Checkpoint every K iterations [default: 1000].
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Alternating schedule: also validate each task right after each of its own blocks, and keep
+    /// its best such weights as best-<task>.safetensors (the blocks forget one another, so this is
+    /// what each task reaches within the schedule) [default: off].
+    #[arg(long)]
+    pub val_block_ends: bool,
     /// Data worker threads [default: 2].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -336,6 +341,9 @@ fn apply_overrides(config: &mut ExperimentConfig, args: &TrainArgs) -> Result<()
     }
     if let Some(seed) = args.seed {
         config.run.seed = seed;
+    }
+    if args.val_block_ends {
+        config.run.val_block_ends = true;
     }
     Ok(())
 }

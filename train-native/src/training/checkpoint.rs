@@ -6,6 +6,8 @@
 //!   log.jsonl
 //!   last.safetensors               weights of the last checkpoint (for `restore --weights`)
 //!   best.safetensors               weights of the best validation score
+//!   best-<task>.safetensors        weights of the task's best validation at the end of its own
+//!                                  block (`run.val_block_ends`)
 //!   checkpoints/
 //!     last.json  best.json         {"dir": "iter-00001000", "iteration": 1000}: the commit points
 //!     iter-00001000/
@@ -23,6 +25,7 @@
 //! they are replaced by the parameter's position in the model's declaration order, and mapped back
 //! onto the loaded model's ids when resuming.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +71,10 @@ pub struct TrainState {
     pub next_task: Task,
     /// Best validation so far.
     pub best: Option<Best>,
+    /// Best validation of each task at the end of its own blocks (`run.val_block_ends`); its
+    /// PSNR is that task's alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub block_best: BTreeMap<Task, Best>,
     /// Number of `optimizer-K.mpk` files.
     pub optimizer_shards: usize,
 }
@@ -102,6 +109,11 @@ impl Pointer {
             Pointer::Best => "best.safetensors",
         })
     }
+}
+
+/// The weights file of `task`'s best end-of-block validation.
+pub fn block_best_file(root: &Path, task: Task) -> PathBuf {
+    root.join(format!("best-{}.safetensors", task.name()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

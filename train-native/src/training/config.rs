@@ -51,6 +51,7 @@
 //! seed = 0
 //! val_every = 1000
 //! checkpoint_every = 1000
+//! val_block_ends = true              # alternate: each task also validated after its own blocks
 //! ```
 //!
 //! Every field is optional; missing ones take the defaults documented on each struct. Relative
@@ -318,11 +319,16 @@ pub struct RunOptions {
     pub checkpoint_every: usize,
     /// Write a training row to `log.jsonl` every this many iterations (default 1).
     pub log_every: usize,
+    /// Alternating schedule: also validate each task at the end of each of its own blocks, and
+    /// keep the best such weights per task as `best-<task>.safetensors` (default false). The
+    /// tasks' blocks forget one another, so a task validated after other tasks' blocks scores
+    /// less than right after its own block.
+    pub val_block_ends: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { seed: 0, val_every: 1000, checkpoint_every: 1000, log_every: 1 }
+        Self { seed: 0, val_every: 1000, checkpoint_every: 1000, log_every: 1, val_block_ends: false }
     }
 }
 
@@ -532,6 +538,7 @@ mod tests {
             "val_every",
             "checkpoint_every",
             "log_every",
+            "val_block_ends",
             "dir",
             "share",
             "task",

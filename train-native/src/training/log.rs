@@ -42,6 +42,12 @@ pub enum Row<'a> {
         #[serde(flatten)]
         row: &'a ValRow,
     },
+    /// Validation of the task whose block just ended (`run.val_block_ends`).
+    BlockVal {
+        iteration: usize,
+        #[serde(flatten)]
+        row: &'a ValRow,
+    },
     /// A checkpoint was committed.
     Checkpoint { iteration: usize, dir: &'a str, best: bool },
 }

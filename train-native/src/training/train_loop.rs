@@ -16,6 +16,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use restora_model::degradations::Task;
 use restora_model::metrics::Lpips;
 use restora_model::weights::{self, WeightFile};
 use restora_model::{Preset, Restormer, RestormerConfig};
@@ -196,7 +197,7 @@ where
     }
 
     let mut optim = optimizer::<B>(&config.optimizer);
-    let (mut model, start, mut best) = match resume_from {
+    let (mut model, start, mut best, mut block_best) = match resume_from {
         Some(dir) => {
             let loaded = checkpoint::load_last::<B>(dir, &device)?.with_context(|| {
                 format!("{} holds no checkpoint to resume (no checkpoints/last.json)", dir.display())
@@ -206,9 +207,9 @@ where
                 eprintln!("resuming {} at iteration {}", dir.join(&loaded.dir).display(), loaded.state.iteration);
             }
             optim = optim.load_record(loaded.optimizer);
-            (loaded.model, loaded.state.iteration, loaded.state.best)
+            (loaded.model, loaded.state.iteration, loaded.state.best, loaded.state.block_best)
         }
-        None => (initial_model::<B>(prepared, &device)?, 0, None),
+        None => (initial_model::<B>(prepared, &device)?, 0, None, Default::default()),
     };
     let total = config.schedule.iters;
     let end = stop_after.map_or(total, |n| start.saturating_add(n).min(total));
@@ -332,7 +333,9 @@ where
         bar.inc(1);
 
         let mut improved = false;
+        let mut block_improved = false;
         if let Some(log) = log.as_mut() {
+            let mut rows = Vec::new();
             if !val_items.is_empty() && (iteration % config.run.val_every == 0 || iteration == total) {
                 // LPIPS (an AlexNet per image) only at the end: the run's final perceptual score.
                 let lpips = match (lpips_weights, iteration == total) {
@@ -342,7 +345,7 @@ where
                     ),
                     _ => None,
                 };
-                let rows = validate::evaluate(&model.valid(), val_items, lpips.as_ref(), &device)?;
+                rows = validate::evaluate(&model.valid(), val_items, lpips.as_ref(), &device)?;
                 for row in &rows {
                     log.write(&Row::Val { iteration, row })?;
                 }
@@ -362,9 +365,40 @@ where
                     improved = true;
                 }
             }
+            if let Some(task) = block_end(iteration, config).filter(|t| val_items.iter().any(|i| i.task == *t)) {
+                // The regular validation, when it falls here too, already scored the task.
+                let row = match rows.into_iter().find(|r| r.task == task) {
+                    Some(row) => row,
+                    None => {
+                        let own = val_items.iter().filter(|i| i.task == task);
+                        let scored = validate::evaluate(&model.valid(), own, None, &device)?;
+                        scored.into_iter().next().context("the task's validation scored no image")?
+                    }
+                };
+                log.write(&Row::BlockVal { iteration, row: &row })?;
+                let previous = block_best.get(&task).copied();
+                if previous.is_none_or(|b| row.psnr > b.psnr) {
+                    block_best.insert(task, Best { iteration, psnr: row.psnr });
+                    let bytes = weights::save(&model.valid(), restormer, weights::StoredPrecision::F32)
+                        .context("cannot serialise the weights")?;
+                    write_atomic(&checkpoint::block_best_file(out, task), &bytes)?;
+                    block_improved = true;
+                }
+                bar.suspend(|| {
+                    eprintln!(
+                        "iteration {iteration}: end of a {task} block: {task} {:.2} dB (input {:.2}; best {:.2} at {})",
+                        row.psnr, row.input_psnr, block_best[&task].psnr, block_best[&task].iteration
+                    )
+                });
+            }
         }
         reached = iteration;
-        let checkpointed = improved || iteration % config.run.checkpoint_every == 0 || iteration == end || interrupted;
+        // A new best is checkpointed at once, so a resumed run compares against it.
+        let checkpointed = improved
+            || block_improved
+            || iteration % config.run.checkpoint_every == 0
+            || iteration == end
+            || interrupted;
         if let Some(log) = log.as_mut().filter(|_| checkpointed) {
             let state = TrainState {
                 format: checkpoint::FORMAT,
@@ -374,6 +408,7 @@ where
                 lr,
                 next_task: task_at(iteration, &config.schedule),
                 best,
+                block_best: block_best.clone(),
                 optimizer_shards: 0,
             };
             let (dir, bytes) = checkpoint::save(out, &model, restormer, &optim, &state)?;
@@ -547,6 +582,15 @@ pub fn saved_config(run: &Path) -> Result<ExperimentConfig> {
         bail!("{} is not a training run folder (no config.toml)", run.display());
     }
     ExperimentConfig::load(&path)
+}
+
+/// The task whose block ends with `iteration`, when `run.val_block_ends` asks to validate it
+/// there (alternating schedule only: mixed batches have no blocks).
+fn block_end(iteration: usize, config: &ExperimentConfig) -> Option<Task> {
+    let schedule = &config.schedule;
+    let alternating = matches!(schedule.mode, ScheduleMode::Alternate) && schedule.tasks.len() > 1;
+    (config.run.val_block_ends && alternating && iteration % schedule.switch_every.max(1) == 0)
+        .then(|| task_at(iteration - 1, schedule))
 }
 
 #[cfg(test)]

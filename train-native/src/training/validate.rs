@@ -96,9 +96,9 @@ pub(crate) fn center_crop(image: &Image, crop: usize) -> Option<Image> {
 
 /// Restores every item and averages PSNR / SSIM per task (in task order), and LPIPS when a
 /// network is given (slower: the end of a run, sweeps).
-pub fn evaluate<B: RestoraBackend>(
+pub fn evaluate<'a, B: RestoraBackend>(
     model: &Restormer<B>,
-    items: &[ValItem],
+    items: impl IntoIterator<Item = &'a ValItem>,
     lpips: Option<&Lpips<B>>,
     device: &B::Device,
 ) -> Result<Vec<ValRow>> {
