@@ -1,7 +1,8 @@
 //! `train-native plot`: training curves of a run as PNG charts, from its `log.jsonl` (rows in
 //! `training::log`): `loss.png` (training loss per task against iterations, raw and smoothed, log
 //! scale) and `psnr.png` (validation PSNR per task, with the degraded inputs' PSNR as dashed
-//! reference lines, and each task's PSNR right after its own blocks, `block_val` rows, faint). Rows and fields it does not know are ignored, so newer logs still plot.
+//! reference lines, and each task's PSNR right after its own blocks, `block_val` rows, as a line
+//! without markers). Rows and fields it does not know are ignored, so newer logs still plot.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -283,7 +284,8 @@ pub fn psnr_chart(val: &[ValPoint], run: &str) -> Chart {
         }
         if !after_block.is_empty() {
             let name = format!("{task}, end of its block");
-            chart.series.push(Series::new(name, after_block).stroke(Stroke::Faint).color(color));
+            // A plain line without markers: the same task's other curve carries markers.
+            chart.series.push(Series::new(name, after_block).color(color));
         }
         let inputs: Vec<f64> = rows.iter().filter_map(|v| v.input_psnr).collect();
         if !inputs.is_empty() {

@@ -386,7 +386,7 @@ where
                 }
                 bar.suspend(|| {
                     eprintln!(
-                        "iteration {iteration}: end of a {task} block: {task} {:.2} dB (input {:.2}; best {:.2} at {})",
+                        "iteration {iteration}: {task} block done: {task} {:.2} dB (input {:.2}; best after its blocks {:.2} at {})",
                         row.psnr, row.input_psnr, block_best[&task].psnr, block_best[&task].iteration
                     )
                 });
