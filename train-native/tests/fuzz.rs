@@ -693,7 +693,7 @@ proptest! {
 }
 
 /// The experiment file of the shipped preview, the seed of the damaged ones.
-const SEED_TOML: &str = include_str!("../../static/weights/restora-small-foundation-15000.toml");
+const SEED_TOML: &str = include_str!("../../static/weights/restora-small-foundation-22000.toml");
 
 /// One way to damage an experiment file.
 #[derive(Debug, Clone)]
