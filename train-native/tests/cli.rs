@@ -504,17 +504,12 @@ fn score_pairs_folders_by_name_and_reports_psnr_ssim_lpips() {
     write_png(&reference.join("unrestored.png"), &gradient(8, 8));
     let lpips = Path::new(env!("CARGO_MANIFEST_DIR")).join("../static/weights/lpips/alex_shift_tolerant.safetensors");
     let report = dir.path().join("scores.json");
-    let result = cli(&[
-        "score",
-        "--reference",
-        s(&reference),
-        "--restored",
-        s(&restored),
-        "--lpips",
-        s(&lpips),
-        "--report",
-        s(&report),
-    ]);
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--reference", s(&reference), "--restored", s(&restored)];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let result = score(&["--lpips", s(&lpips), "--report", s(&report)]);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(stderr(&result).contains("1 reference image(s) have no restored image"), "{}", stderr(&result));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -533,23 +528,16 @@ fn score_pairs_folders_by_name_and_reports_psnr_ssim_lpips() {
     // Refused with the problem named: a restored image with no reference, sizes that differ,
     // a file against a folder, and a report format it does not write.
     write_png(&restored.join("stray.png"), &gradient(8, 8));
-    let result = cli(&["score", "--reference", s(&reference), "--restored", s(&restored)]);
+    let result = score(&[]);
     assert!(!result.status.success() && stderr(&result).contains("stray.png"), "{}", stderr(&result));
     std::fs::remove_file(restored.join("stray.png")).unwrap();
     write_png(&restored.join("same.png"), &gradient(32, 24));
-    let result = cli(&["score", "--reference", s(&reference), "--restored", s(&restored)]);
+    let result = score(&[]);
     assert!(!result.status.success() && stderr(&result).contains("same.png"), "{}", stderr(&result));
     let result = cli(&["score", "--reference", s(&reference.join("same.png")), "--restored", s(&restored)]);
     assert!(!result.status.success() && stderr(&result).contains("two files or two folders"), "{}", stderr(&result));
-    let result = cli(&[
-        "score",
-        "--reference",
-        s(&reference),
-        "--restored",
-        s(&restored),
-        "--report",
-        s(&dir.path().join("x.csv")),
-    ]);
+    let csv = dir.path().join("x.csv");
+    let result = score(&["--report", s(&csv)]);
     assert!(!result.status.success() && stderr(&result).contains(".md or .json"), "{}", stderr(&result));
     assert!(!result.status.success() && !stderr(&result).contains("panicked"), "{}", stderr(&result));
 }
