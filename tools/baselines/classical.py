@@ -284,8 +284,8 @@ def degradations() -> list[Degradation]:
 # CLI plumbing
 
 
-def run_cli(binary: Path, args: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(binary), *args], capture_output=True, text=True)
+def run_cli(binary: Path, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(binary), *args], capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"`{binary.name} {' '.join(args)}` failed ({proc.returncode}):\n{proc.stderr.strip()}")
     return proc
@@ -521,11 +521,12 @@ def restore_with_model(binary, model: Model, deg: Degradation, degraded_dir, mas
     if deg.task == "inpaint":
         cmd += ["--mask", str(mask_dir)]
     t0 = time.time()
-    proc = subprocess.run([str(binary), *cmd], capture_output=True, text=True, cwd=REPO_ROOT)
-    if proc.returncode != 0:
-        if model.weights is None and "ships no model" in proc.stderr:
-            return [], f"No shipped model for {deg.task}: {proc.stderr.strip().removeprefix('error: ')}"
-        raise RuntimeError(f"`{binary.name} {' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr.strip()}")
+    try:
+        proc = run_cli(binary, cmd, cwd=REPO_ROOT)  # from the repository: `restore` finds models.json
+    except RuntimeError as err:
+        if model.weights is None and "ships no model" in str(err):
+            return [], f"No shipped model for {deg.task}: {str(err).splitlines()[-1].removeprefix('error: ')}"
+        raise
     seconds = (time.time() - t0) / len(cleans)
     label = model.label
     if model.weights is None:
